@@ -1,0 +1,38 @@
+"""Spillway's Chalice wiring: every handler hands straight to chalicelib."""
+
+from __future__ import annotations
+
+import os
+
+from chalice.app import Chalice, Request, Response
+
+from chalicelib.chalice_adapter import request_body, request_headers, to_response
+from chalicelib.door import receive
+from chalicelib.health import shallow_health
+from chalicelib.startup import validate_config_at_load
+
+app = Chalice(app_name="spillway")
+
+# SQS event sources are bound at deploy time, so the name must have a literal default.
+RETRY_QUEUE_NAME = os.environ.get("RETRY_QUEUE_NAME", "spillway-retry")
+
+
+def _request() -> Request:
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request: called outside a route")
+    return request
+
+
+@app.route("/webhook/{webhook_id}", methods=["POST"], content_types=["*/*"])
+def webhook(webhook_id: str) -> Response:
+    request = _request()
+    return to_response(receive(webhook_id, request_body(request), request_headers(request)))
+
+
+@app.route("/health", methods=["GET"])
+def health() -> Response:
+    return to_response(shallow_health())
+
+
+validate_config_at_load()

@@ -1,0 +1,1 @@
+"""Spillway: a webhook relay that publishes to Redis and spills to SQS."""

@@ -1,0 +1,290 @@
+"""Reads webhooks.json once, substitutes the environment, validates, and freezes it.
+
+Every error names the file, the webhook and the field, so an operator can fix it from the
+message alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from chalicelib.env_substitution import MissingVariable, substitute
+from chalicelib.errors import ConfigError
+from chalicelib.webhook_config import (
+    DATA_TYPES,
+    MODULES,
+    InlineBudget,
+    RedisConnection,
+    RedisTarget,
+    RelayConfig,
+    RetryPolicy,
+    WebhookConfig,
+)
+
+WEBHOOK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# SQS takes 256 KiB per message; the envelope around a body (headers, base64 for blobs)
+# must still fit, so bodies are capped well below it.
+MAX_BODY_BYTES_DEFAULT = 128 * 1024
+MAX_BODY_BYTES_LIMIT = 168 * 1024
+# The event must be delivered or dead-lettered before SQS drops it: our queues keep
+# messages 14 days, and a day of margin covers the last redrive hop.
+MAX_AGE_LIMIT_SECONDS = 13 * 86_400
+# SQS caps one delay at 900 s; longer waits hop, but a schedule that never reaches its cap
+# inside a day is almost certainly a typo.
+MAX_DELAY_LIMIT_SECONDS = 86_400
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Block:
+    """Typed field access on one JSON object, raising ConfigError that says where."""
+
+    def __init__(self, raw: Mapping[str, Any], path: str, webhook_id: str | None, prefix: str):
+        self.raw = raw
+        self.path = path
+        self.webhook_id = webhook_id
+        self.prefix = prefix
+
+    def field_name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def error(self, key: str | None, problem: str) -> ConfigError:
+        field = self.prefix.rstrip(".") if key is None else self.field_name(key)
+        return ConfigError(self.path, self.webhook_id, field or None, problem)
+
+    def reject_unknown(self, allowed: set[str]) -> None:
+        unknown = sorted(set(self.raw) - allowed)
+        if unknown:
+            raise self.error(unknown[0], f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+    def block(self, key: str, required: bool = False) -> _Block:
+        value = self.raw.get(key, _MISSING)
+        if value is _MISSING:
+            if required:
+                raise self.error(key, "is required")
+            value = {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be an object, got {type(value).__name__}")
+        return _Block(value, self.path, self.webhook_id, self.field_name(key) + ".")
+
+    def get(self, key: str, convert: Callable[[Any], T], kind: str, default: Any = _MISSING) -> T:
+        value = self.raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise self.error(key, "is required")
+            return cast(T, default)
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as exc:
+            raise self.error(key, f"must be {kind}, got {value!r}") from exc
+
+    def string(self, key: str, default: Any = _MISSING) -> str:
+        return self.get(key, _as_string, "a non-empty string", default)
+
+    def optional_string(self, key: str) -> str | None:
+        return self.get(key, _as_string, "a non-empty string", None)
+
+    def integer(self, key: str, default: Any = _MISSING, minimum: int = 0, maximum: int | None = None) -> int:
+        value: int = self.get(key, _as_int, "a whole number", default)
+        self._check_range(key, value, minimum, maximum)
+        return value
+
+    def optional_integer(self, key: str, minimum: int = 0) -> int | None:
+        value: int | None = self.get(key, _as_int, "a whole number", None)
+        if value is not None:
+            self._check_range(key, value, minimum, None)
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, minimum: float = 0.0, maximum: float | None = None) -> float:
+        value: float = self.get(key, _as_float, "a number", default)
+        self._check_range(key, value, minimum, maximum)
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> bool:
+        return self.get(key, _as_bool, "true or false", default)
+
+    def _check_range(self, key: str, value: float, minimum: float, maximum: float | None) -> None:
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {value}")
+
+
+def _as_string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError
+    return value
+
+
+def _as_int(value: Any) -> int:
+    # "${REDIS_PORT:-6379}" arrives as a string; JSON numbers arrive as int.
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise ValueError
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise ValueError
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ValueError
+
+
+def _substitute_all(value: Any, path: str, webhook_id: str, field: str, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        try:
+            return substitute(value, environ)
+        except MissingVariable as exc:
+            raise ConfigError(
+                path, webhook_id, field or None, f"environment variable {exc.name} is not set and has no default"
+            ) from exc
+    if isinstance(value, dict):
+        return {
+            key: _substitute_all(item, path, webhook_id, f"{field}.{key}" if field else key, environ)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _substitute_all(item, path, webhook_id, f"{field}[{index}]", environ) for index, item in enumerate(value)
+        ]
+    return value
+
+
+WEBHOOK_FIELDS = {"data_type", "module", "redis", "retry", "inline", "max_body_bytes"}
+REDIS_FIELDS = {
+    "url", "host", "port", "db", "password", "ssl",
+    "channel", "stream", "stream_maxlen", "idempotency_ttl_seconds",
+}  # fmt: skip
+RETRY_FIELDS = {"enabled", "max_attempts", "initial_delay", "max_delay", "backoff_multiplier", "max_age_seconds"}
+INLINE_FIELDS = {"max_attempts", "budget_seconds", "socket_timeout", "connect_timeout"}
+
+
+def _redis_target(block: _Block) -> RedisTarget:
+    block.reject_unknown(REDIS_FIELDS)
+    url = block.optional_string("url")
+    if url is not None:
+        for key in ("host", "port", "db", "password", "ssl"):
+            if key in block.raw:
+                raise block.error(key, "cannot be combined with 'url'; put it in the URL")
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise block.error("url", "must start with redis://, rediss:// or unix://")
+        connection = RedisConnection(url=url)
+    else:
+        connection = RedisConnection(
+            host=block.string("host", "localhost"),
+            port=block.integer("port", 6379, minimum=1, maximum=65_535),
+            db=block.integer("db", 0, minimum=0),
+            password=block.optional_string("password"),
+            ssl=block.boolean("ssl", False),
+        )
+    channel = block.optional_string("channel")
+    stream = block.optional_string("stream")
+    if channel is None and stream is None:
+        raise block.error(None, "needs at least one target: 'channel' (PUBLISH) or 'stream' (XADD)")
+    maxlen = block.optional_integer("stream_maxlen", minimum=1)
+    if maxlen is not None and stream is None:
+        raise block.error("stream_maxlen", "only applies with 'stream'")
+    return RedisTarget(
+        connection=connection,
+        channel=channel,
+        stream=stream,
+        stream_maxlen=maxlen,
+        idempotency_ttl_seconds=block.integer("idempotency_ttl_seconds", 86_400, minimum=1),
+    )
+
+
+def _retry_policy(block: _Block) -> RetryPolicy:
+    block.reject_unknown(RETRY_FIELDS)
+    policy = RetryPolicy(
+        enabled=block.boolean("enabled", True),
+        max_attempts=block.integer("max_attempts", 5, minimum=1, maximum=1_000),
+        initial_delay=block.number("initial_delay", 1.0, minimum=0.0),
+        max_delay=block.number("max_delay", 10.0, minimum=0.0, maximum=MAX_DELAY_LIMIT_SECONDS),
+        backoff_multiplier=block.number("backoff_multiplier", 2.0, minimum=1.0, maximum=100.0),
+        max_age_seconds=block.integer("max_age_seconds", 86_400, minimum=1, maximum=MAX_AGE_LIMIT_SECONDS),
+    )
+    if policy.max_delay < policy.initial_delay:
+        raise block.error("max_delay", f"must be at least initial_delay ({policy.initial_delay})")
+    return policy
+
+
+def _inline_budget(block: _Block) -> InlineBudget:
+    block.reject_unknown(INLINE_FIELDS)
+    budget = InlineBudget(
+        max_attempts=block.integer("max_attempts", 3, minimum=1, maximum=10),
+        budget_seconds=block.number("budget_seconds", 1.5, minimum=0.01, maximum=10.0),
+        socket_timeout=block.number("socket_timeout", 0.5, minimum=0.01, maximum=10.0),
+        connect_timeout=block.number("connect_timeout", 0.25, minimum=0.01, maximum=10.0),
+    )
+    if budget.socket_timeout > budget.budget_seconds:
+        raise block.error("socket_timeout", f"must not exceed budget_seconds ({budget.budget_seconds})")
+    return budget
+
+
+def parse_webhook(webhook_id: str, raw: Any, path: str) -> WebhookConfig:
+    if not WEBHOOK_ID.match(webhook_id):
+        raise ConfigError(path, webhook_id, None, "webhook id must be 1-64 of A-Z a-z 0-9 _ . -")
+    if not isinstance(raw, dict):
+        raise ConfigError(path, webhook_id, None, f"must be an object, got {type(raw).__name__}")
+    block = _Block(raw, path, webhook_id, "")
+    block.reject_unknown(WEBHOOK_FIELDS)
+    data_type = block.string("data_type")
+    if data_type not in DATA_TYPES:
+        raise block.error("data_type", f"must be one of {', '.join(DATA_TYPES)}, got {data_type!r}")
+    module = block.string("module", "redis_publish")
+    if module not in MODULES:
+        raise block.error("module", f"must be one of {', '.join(MODULES)}, got {module!r}")
+    return WebhookConfig(
+        webhook_id=webhook_id,
+        data_type=data_type,
+        module=module,
+        redis=_redis_target(block.block("redis", required=True)),
+        retry=_retry_policy(block.block("retry")),
+        inline=_inline_budget(block.block("inline")),
+        max_body_bytes=block.integer("max_body_bytes", MAX_BODY_BYTES_DEFAULT, minimum=1, maximum=MAX_BODY_BYTES_LIMIT),
+    )
+
+
+def parse_config(document: Any, path: str, environ: Mapping[str, str]) -> RelayConfig:
+    if not isinstance(document, dict):
+        raise ConfigError(path, None, None, "must be a JSON object of webhook id -> settings")
+    webhooks = {}
+    for webhook_id, raw in document.items():
+        resolved = _substitute_all(raw, path, webhook_id, "", environ)
+        webhooks[webhook_id] = parse_webhook(webhook_id, resolved, path)
+    return RelayConfig(path=path, webhooks=webhooks)
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayConfig:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(path, None, None, "file not found (set WEBHOOKS_CONFIG to its path)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, None, f"cannot be read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            path, None, None, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    return parse_config(document, path, os.environ if environ is None else environ)

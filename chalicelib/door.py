@@ -1,0 +1,78 @@
+"""The door: check the request, build the envelope, deliver inline or spill, answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from chalicelib.answers import Answer, error_answer, unavailable_answer
+from chalicelib.envelope import Envelope, build_envelope
+from chalicelib.errors import ConfigError, DeliveryError, QueueUnavailable, RejectedRequest
+from chalicelib.inline_delivery import deliver_inline
+from chalicelib.queue_message import encode_queue_message, new_queue_message
+from chalicelib.runtime import get_relay_config, get_settings
+from chalicelib.spill import spill_to_retry_queue
+from chalicelib.structured_log import log_event
+from chalicelib.webhook_config import WebhookConfig
+
+# SQS refuses messages over 256 KiB; anything we accept must fit once wrapped for the queue.
+SQS_MESSAGE_LIMIT_BYTES = 256 * 1024
+
+
+def _check_fits_queue(envelope: Envelope) -> None:
+    # A redrive only grows the message by its last_error and a few counters.
+    wrapped = encode_queue_message(new_queue_message(envelope, envelope["received_at"], "x" * 512))
+    if len(wrapped.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES:
+        raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
+
+
+def _accept(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str]) -> tuple[Answer, dict[str, object]]:
+    if len(raw_body) > webhook.max_body_bytes:
+        raise RejectedRequest(413, "payload_too_large", f"body is over {webhook.max_body_bytes} bytes")
+    envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC))
+    _check_fits_queue(envelope)
+    fields: dict[str, object] = {"event_id": envelope["id"]}
+    try:
+        outcome = deliver_inline(envelope, webhook.redis, webhook.inline)
+    except DeliveryError as inline_error:
+        fields["inline_error"] = str(inline_error)
+        if not webhook.retry.enabled:
+            fields.update(outcome="refused", path="inline")
+            return unavailable_answer(
+                "Redis is unavailable and retries are off for this webhook", get_settings().retry_after_seconds
+            ), fields
+        try:
+            spill_to_retry_queue(envelope, str(inline_error))
+        except QueueUnavailable as queue_error:
+            fields.update(outcome="unavailable", path="none", queue_error=str(queue_error))
+            return unavailable_answer(
+                "neither Redis nor the retry queue could take the event", get_settings().retry_after_seconds
+            ), fields
+        fields.update(outcome="queued", path="queue")
+        return Answer(202, {"status": "queued", "event_id": envelope["id"]}), fields
+    fields.update(outcome=outcome.value, path="inline")
+    return Answer(200, {"status": outcome.value, "event_id": envelope["id"]}), fields
+
+
+def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str]) -> Answer:
+    """Headers must have lower-case names. Never raises for anything the sender controls."""
+    started = time.perf_counter()
+    fields: dict[str, object] = {"webhook_id": webhook_id}
+    try:
+        webhook = get_relay_config().webhook(webhook_id)
+        if webhook is None:
+            raise RejectedRequest(404, "unknown_webhook", f"no webhook is configured with id {webhook_id!r}")
+        answer, outcome_fields = _accept(webhook, raw_body, headers)
+        fields.update(outcome_fields)
+    except RejectedRequest as rejection:
+        answer = error_answer(rejection.status, rejection.code, rejection.message)
+        fields.update(outcome="rejected", error_code=rejection.code)
+    except ConfigError as config_error:
+        answer = unavailable_answer("the relay's configuration is invalid", get_settings().retry_after_seconds)
+        fields.update(outcome="config_invalid", error=str(config_error))
+    fields.update(status=answer.status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    level = logging.WARNING if answer.status >= 500 else logging.INFO
+    log_event("webhook", level=level, **fields)
+    return answer

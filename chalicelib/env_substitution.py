@@ -1,0 +1,30 @@
+"""`${VAR}` and `${VAR:-default}` in webhooks.json string values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class MissingVariable(KeyError):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def substitute(text: str, environ: Mapping[str, str]) -> str:
+    """Replace every reference; a variable that is unset (or empty, with `:-`) takes its default."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("name")
+        default = match.group("default")
+        value = environ.get(name)
+        if default is not None and not value:
+            return default
+        if value is None:
+            raise MissingVariable(name)
+        return value
+
+    return _REFERENCE.sub(replace, text)

@@ -1,0 +1,36 @@
+"""The inline path: a few quick tries at Redis while the sender waits, then give up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential_jitter
+
+from chalicelib.envelope import Envelope
+from chalicelib.errors import DestinationUnavailable
+from chalicelib.redis_delivery import DeliveryOutcome, deliver
+from chalicelib.webhook_config import InlineBudget, RedisTarget
+
+
+def inline_retrying(budget: InlineBudget, sleep: Callable[[float], None] = time.sleep) -> Retrying:
+    """One policy for the inline path: retry only what waiting can fix, and never start an
+    attempt that could run past the budget (a hung Redis holds each attempt for its
+    connect plus socket timeout)."""
+    attempt_worst_case = budget.connect_timeout + budget.socket_timeout
+    return Retrying(
+        stop=stop_after_attempt(budget.max_attempts)
+        | stop_before_delay(max(budget.budget_seconds - attempt_worst_case, 0.0)),
+        wait=wait_exponential_jitter(multiplier=0.02, max=0.2, jitter=0.02),
+        retry=retry_if_exception_type(DestinationUnavailable),
+        reraise=True,
+        sleep=sleep,
+    )
+
+
+def deliver_inline(envelope: Envelope, target: RedisTarget, budget: InlineBudget) -> DeliveryOutcome:
+    """Raises DestinationUnavailable or DeliveryRefused when the budget could not deliver it."""
+    for attempt in inline_retrying(budget):
+        with attempt:
+            return deliver(envelope, target, budget)
+    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

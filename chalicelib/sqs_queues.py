@@ -1,0 +1,103 @@
+"""SQS access for both queues: a lazy client (boto3 is imported only when something spills)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from chalicelib.errors import QueueUnavailable
+from chalicelib.runtime import get_settings
+
+# boto3's own retries are off (total_max_attempts=1): tenacity below is this path's one
+# retry layer. Short timeouts, since a sender is waiting on the spill.
+CONNECT_TIMEOUT_SECONDS = 1.0
+READ_TIMEOUT_SECONDS = 3.0
+RETRYABLE_ERROR_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestThrottled", "ServiceUnavailable", "InternalError", "InternalFailure"}
+)
+
+_lock = threading.Lock()
+_client: Any = None
+_queue_urls: dict[str, str] = {}
+
+
+def get_sqs() -> Any:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                import boto3
+                from botocore.config import Config
+
+                config = Config(
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    read_timeout=READ_TIMEOUT_SECONDS,
+                    retries={"total_max_attempts": 1},
+                )
+                _client = boto3.session.Session().client("sqs", region_name=get_settings().aws_region, config=config)
+    return _client
+
+
+def reset_sqs() -> None:
+    global _client
+    with _lock:
+        _client = None
+        _queue_urls.clear()
+
+
+def _is_transient(error: BaseException) -> bool:
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in RETRYABLE_ERROR_CODES or status >= 500
+    return False
+
+
+def _call(operation: Callable[[], Any], what: str) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    retrying = Retrying(
+        stop=stop_after_attempt(2),
+        wait=wait_exponential_jitter(multiplier=0.05, max=0.2, jitter=0.05),
+        retry=retry_if_exception(_is_transient),
+        reraise=True,
+    )
+    try:
+        return retrying(operation)
+    except (BotoCoreError, ClientError) as exc:
+        raise QueueUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def queue_url(queue_name: str, explicit_url: str | None = None) -> str:
+    if explicit_url:
+        return explicit_url
+    url = _queue_urls.get(queue_name)
+    if url is None:
+        response = _call(lambda: get_sqs().get_queue_url(QueueName=queue_name), f"get_queue_url({queue_name})")
+        url = _queue_urls[queue_name] = str(response["QueueUrl"])
+    return url
+
+
+def retry_queue_url() -> str:
+    settings = get_settings()
+    return queue_url(settings.retry_queue_name, settings.retry_queue_url)
+
+
+def dead_letter_queue_url() -> str:
+    settings = get_settings()
+    return queue_url(settings.dead_letter_queue_name, settings.dead_letter_queue_url)
+
+
+def send(url: str, body: str, delay_seconds: int = 0) -> str:
+    """Returns the message id. Raises QueueUnavailable."""
+    response = _call(
+        lambda: get_sqs().send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds), "send_message"
+    )
+    return str(response["MessageId"])

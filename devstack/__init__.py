@@ -1,0 +1,1 @@
+"""Development and test tooling: local servers and runners. Never shipped to Lambda."""

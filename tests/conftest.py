@@ -1,0 +1,161 @@
+"""Shared fixtures: a real redis-server, SQS through moto, a webhooks.json per test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from devstack.redis_server import RedisServer
+
+# Set before anything imports boto3, so no test can reach a real AWS account.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
+for _endpoint_variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
+    os.environ.pop(_endpoint_variable, None)
+
+from chalicelib.redis_clients import reset_redis_clients  # noqa: E402
+from chalicelib.runtime import reset_runtime  # noqa: E402
+from chalicelib.sqs_queues import reset_sqs  # noqa: E402
+
+RETRY_QUEUE = "spillway-retry"
+DEAD_LETTER_QUEUE = "spillway-dead-letter"
+STREAM = "webhook_events"
+CHANNEL = "webhook_events"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_db(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The test Redis, running and empty; left running for the next test."""
+    redis_server.resume()
+    redis_server.start()
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+    redis_server.resume()
+    redis_server.start()
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts with no cached configuration, Redis client or SQS client."""
+    reset_runtime()
+    reset_redis_clients()
+    reset_sqs()
+    yield
+    reset_runtime()
+    reset_redis_clients()
+    reset_sqs()
+
+
+def webhook_settings(redis_server: RedisServer, **overrides: Any) -> dict[str, Any]:
+    """A seed-shaped webhook pointing at the test Redis."""
+    settings: dict[str, Any] = {
+        "data_type": "json",
+        "module": "redis_publish",
+        "redis": {"host": redis_server.host, "port": redis_server.port, "channel": CHANNEL, "stream": STREAM},
+        "retry": {
+            "enabled": True,
+            "max_attempts": 5,
+            "initial_delay": 1.0,
+            "max_delay": 10.0,
+            "backoff_multiplier": 2.0,
+        },
+    }
+    settings.update(overrides)
+    return settings
+
+
+WriteConfig = Callable[[dict[str, Any]], str]
+
+
+@pytest.fixture
+def write_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> WriteConfig:
+    """Writes a webhooks.json for this test and points WEBHOOKS_CONFIG at it."""
+
+    def write(document: dict[str, Any]) -> str:
+        path = tmp_path / "webhooks.json"
+        path.write_text(json.dumps(document))
+        monkeypatch.setenv("WEBHOOKS_CONFIG", str(path))
+        reset_runtime()
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def relay_config(write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis) -> dict[str, Any]:
+    """The seed's redis_test webhook plus form and blob webhooks, all on the test Redis."""
+    document = {
+        "redis_test": webhook_settings(redis_server),
+        "form_hook": webhook_settings(redis_server, data_type="form"),
+        "blob_hook": webhook_settings(redis_server, data_type="blob"),
+    }
+    write_config(document)
+    return document
+
+
+@pytest.fixture
+def sqs() -> Iterator[Any]:
+    """moto's in-process SQS with both queues; yields the boto3 client."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("sqs", region_name="us-east-1")
+        client.create_queue(QueueName=DEAD_LETTER_QUEUE)
+        client.create_queue(QueueName=RETRY_QUEUE)
+        reset_sqs()
+        yield client
+        reset_sqs()
+
+
+@pytest.fixture
+def chalice_client() -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as client:
+        yield client
+
+
+def queue_url(sqs_client: Any, name: str) -> str:
+    return str(sqs_client.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def drain_messages(sqs_client: Any, name: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Every visible message on a queue (bounded), deleting none."""
+    url = queue_url(sqs_client, name)
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(limit):
+        batch = sqs_client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            seen[message["MessageId"]] = message
+    return list(seen.values())
+
+
+def stream_events(client: redis.Redis, stream: str = STREAM) -> list[dict[str, Any]]:
+    return [json.loads(fields[b"event"]) for _, fields in client.xrange(stream)]
