@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib.chalice_adapter import request_body, request_headers, to_response
+from chalicelib.chalice_adapter import drain_records, request_body, request_headers, to_response
 from chalicelib.door import receive
+from chalicelib.drain_handler import handle_drain_batch
 from chalicelib.health import shallow_health
 from chalicelib.startup import validate_config_at_load
 
@@ -33,6 +35,11 @@ def webhook(webhook_id: str) -> Response:
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     return to_response(shallow_health())
+
+
+@app.on_sqs_message(queue=RETRY_QUEUE_NAME, batch_size=10, name="drain")
+def drain(event: SQSEvent) -> dict[str, Any]:
+    return handle_drain_batch(drain_records(event))
 
 
 validate_config_at_load()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from chalice.app import Request, Response
+from chalice.app import Request, Response, SQSEvent
 
 from chalicelib.answers import Answer
+from chalicelib.drain import DrainRecord
 
 
 def request_body(request: Request) -> bytes:
@@ -22,3 +23,7 @@ def to_response(answer: Answer) -> Response:
     return Response(
         body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json", **answer.headers}
     )
+
+
+def drain_records(event: SQSEvent) -> list[DrainRecord]:
+    return [DrainRecord(message_id=str(record.to_dict()["messageId"]), body=record.body) for record in event]

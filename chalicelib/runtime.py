@@ -23,6 +23,7 @@ class Settings:
     dead_letter_queue_name: str
     dead_letter_queue_url: str | None
     retry_after_seconds: int
+    report_batch_item_failures: bool
     aws_region: str
 
     @classmethod
@@ -39,6 +40,8 @@ class Settings:
             dead_letter_queue_name=environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter",
             dead_letter_queue_url=environ.get("DEAD_LETTER_QUEUE_URL") or None,
             retry_after_seconds=int(retry_after),
+            report_batch_item_failures=environ.get("REPORT_BATCH_ITEM_FAILURES", "false").lower()
+            in ("1", "true", "yes"),
             aws_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
