@@ -7,9 +7,11 @@ message alone.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from chalicelib.env_substitution import MissingVariable, substitute
@@ -25,7 +27,7 @@ from chalicelib.webhook_config import (
     WebhookConfig,
 )
 
-WEBHOOK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # SQS takes 256 KiB per message; the envelope around a body (headers, base64 for blobs)
 # must still fit, so bodies are capped well below it.
 MAX_BODY_BYTES_DEFAULT = 128 * 1024
@@ -36,6 +38,9 @@ MAX_AGE_LIMIT_SECONDS = 13 * 86_400
 # SQS caps one delay at 900 s; longer waits hop, but a schedule that never reaches its cap
 # inside a day is almost certainly a typo.
 MAX_DELAY_LIMIT_SECONDS = 86_400
+
+# Their values never appear in an error message: it reaches logs and the /health answer.
+SECRET_FIELDS = frozenset({"password", "url"})
 
 T = TypeVar("T")
 _MISSING = object()
@@ -81,7 +86,8 @@ class _Block:
         try:
             return convert(value)
         except (TypeError, ValueError) as exc:
-            raise self.error(key, f"must be {kind}, got {value!r}") from exc
+            shown = "a value that is not shown" if key in SECRET_FIELDS else repr(value)
+            raise self.error(key, f"must be {kind}, got {shown}") from exc
 
     def string(self, key: str, default: Any = _MISSING) -> str:
         return self.get(key, _as_string, "a non-empty string", default)
@@ -136,10 +142,15 @@ def _as_float(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise ValueError
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(value.strip())
+    else:
+        raise ValueError
+    # NaN passes every range check (all its comparisons are false).
+    if not math.isfinite(number):
+        raise ValueError
+    return number
 
 
 def _as_bool(value: Any) -> bool:
@@ -242,7 +253,7 @@ def _inline_budget(block: _Block) -> InlineBudget:
 
 
 def parse_webhook(webhook_id: str, raw: Any, path: str) -> WebhookConfig:
-    if not WEBHOOK_ID.match(webhook_id):
+    if not WEBHOOK_ID.fullmatch(webhook_id):
         raise ConfigError(path, webhook_id, None, "webhook id must be 1-64 of A-Z a-z 0-9 _ . -")
     if not isinstance(raw, dict):
         raise ConfigError(path, webhook_id, None, f"must be an object, got {type(raw).__name__}")
@@ -272,17 +283,32 @@ def parse_config(document: Any, path: str, environ: Mapping[str, str]) -> RelayC
     for webhook_id, raw in document.items():
         resolved = _substitute_all(raw, path, webhook_id, "", environ)
         webhooks[webhook_id] = parse_webhook(webhook_id, resolved, path)
-    return RelayConfig(path=path, webhooks=webhooks)
+    return RelayConfig(path=path, webhooks=MappingProxyType(webhooks))
+
+
+class _UnacceptableJson(ValueError):
+    pass
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _UnacceptableJson(f"key {key!r} appears twice in one object (the first would be silently lost)")
+        document[key] = value
+    return document
 
 
 def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayConfig:
     try:
         with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+            document = json.load(handle, object_pairs_hook=_reject_duplicate_keys)
     except FileNotFoundError as exc:
         raise ConfigError(path, None, None, "file not found (set WEBHOOKS_CONFIG to its path)") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, None, f"cannot be read: {exc}") from exc
+    except _UnacceptableJson as exc:
+        raise ConfigError(path, None, None, str(exc)) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(
             path, None, None, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -17,14 +17,26 @@ from chalicelib.spill import spill_to_retry_queue
 from chalicelib.structured_log import log_event
 from chalicelib.webhook_config import WebhookConfig
 
+DEFAULT_RETRY_AFTER_SECONDS = 30
 # SQS refuses messages over 256 KiB; anything we accept must fit once wrapped for the queue.
 SQS_MESSAGE_LIMIT_BYTES = 256 * 1024
 
 
+def _retry_after_seconds() -> int:
+    try:
+        return get_settings().retry_after_seconds
+    except ConfigError:
+        return DEFAULT_RETRY_AFTER_SECONDS
+
+
+# A redrive grows the message by its counters and last error (at most 500 characters), a dead
+# letter by its reason block: this much room is kept for both.
+REDRIVE_HEADROOM_BYTES = 2048
+
+
 def _check_fits_queue(envelope: Envelope) -> None:
-    # A redrive only grows the message by its last_error and a few counters.
-    wrapped = encode_queue_message(new_queue_message(envelope, envelope["received_at"], "x" * 512))
-    if len(wrapped.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES:
+    wrapped = encode_queue_message(new_queue_message(envelope, envelope["received_at"], ""))
+    if len(wrapped.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES - REDRIVE_HEADROOM_BYTES:
         raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
 
 
@@ -41,14 +53,14 @@ def _accept(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str])
         if not webhook.retry.enabled:
             fields.update(outcome="refused", path="inline")
             return unavailable_answer(
-                "Redis is unavailable and retries are off for this webhook", get_settings().retry_after_seconds
+                "Redis is unavailable and retries are off for this webhook", _retry_after_seconds()
             ), fields
         try:
             spill_to_retry_queue(envelope, str(inline_error))
         except QueueUnavailable as queue_error:
             fields.update(outcome="unavailable", path="none", queue_error=str(queue_error))
             return unavailable_answer(
-                "neither Redis nor the retry queue could take the event", get_settings().retry_after_seconds
+                "neither Redis nor the retry queue could take the event", _retry_after_seconds()
             ), fields
         fields.update(outcome="queued", path="queue")
         return Answer(202, {"status": "queued", "event_id": envelope["id"]}), fields
@@ -70,7 +82,7 @@ def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str]) -> Ans
         answer = error_answer(rejection.status, rejection.code, rejection.message)
         fields.update(outcome="rejected", error_code=rejection.code)
     except ConfigError as config_error:
-        answer = unavailable_answer("the relay's configuration is invalid", get_settings().retry_after_seconds)
+        answer = unavailable_answer("the relay's configuration is invalid", _retry_after_seconds())
         fields.update(outcome="config_invalid", error=str(config_error))
     fields.update(status=answer.status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
     level = logging.WARNING if answer.status >= 500 else logging.INFO

@@ -26,8 +26,11 @@ from chalicelib.sqs_queues import retry_queue_url, send
 from chalicelib.structured_log import log_event
 from chalicelib.webhook_config import WebhookConfig
 
-# A DLQ message must fit SQS too; a poison body is kept only up to this many characters.
-POISON_BODY_LIMIT = 200_000
+# A DLQ message must fit SQS's 256 KiB too: JSON escaping can grow a character to six
+# bytes (\u0001), so a poison body is kept only up to this many characters.
+POISON_BODY_LIMIT = 40_000
+# Redis error texts are short, but a dead letter must never grow past SQS's limit.
+LAST_ERROR_LIMIT = 500
 
 
 class DrainOutcome(enum.Enum):
@@ -105,8 +108,9 @@ class RecordDrain:
         return drained
 
     def age_seconds(self, message: QueueMessage) -> float | None:
+        """Time since the event was queued: a replay from the dead-letter queue starts it again."""
         try:
-            return (self.now - _parse_time(message["envelope"]["received_at"])).total_seconds()
+            return (self.now - _parse_time(message["redrive"]["first_failed_at"])).total_seconds()
         except (TypeError, ValueError):
             return None
 
@@ -132,7 +136,7 @@ class RecordDrain:
 
     def redrive(self, message: QueueMessage, webhook: WebhookConfig, error: Exception) -> DrainOutcome:
         redrive = message["redrive"]
-        redrive["last_error"] = str(error)
+        redrive["last_error"] = str(error)[:LAST_ERROR_LIMIT]
         if isinstance(error, DestinationUnavailable):
             # Redis could not be reached: waiting is not the event's fault, so it costs no attempt.
             redrive["waits"] += 1

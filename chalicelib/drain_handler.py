@@ -20,7 +20,9 @@ def handle_drain_batch(records: list[DrainRecord]) -> dict[str, Any]:
     if report.failed_message_ids:
         # Without ReportBatchItemFailures on the event source mapping, Lambda ignores the
         # returned list and deletes the whole batch on success: failing the invocation is the
-        # only way to keep these records. The records that did succeed run again, and the
-        # idempotency marker stops them from publishing twice.
+        # only way to keep these records. The whole batch then runs again: deliveries are
+        # stopped by their idempotency markers, but a record that was redriven or
+        # dead-lettered is sent on a second time (a duplicate message, never a duplicate
+        # delivery). Turn ReportBatchItemFailures on to avoid that.
         raise BatchIncomplete(f"{len(report.failed_message_ids)} record(s) could not be delivered or queued")
     return {"batchItemFailures": []}

@@ -16,13 +16,33 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json(raw: bytes) -> Any:
+# Real webhook payloads nest a dozen levels; the envelope and the queue message add two more,
+# and Python's encoder recurses, so a cap far below the interpreter's limit keeps every
+# accepted body encodable.
+MAX_JSON_DEPTH = 128
+
+
+def json_depth_exceeds(document: Any, limit: int) -> bool:
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        document = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError as exc:
-        raise RejectedRequest(400, "invalid_json", "body is nested too deeply") from exc
+        raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise RejectedRequest(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
+    if isinstance(document, (dict, list)) and json_depth_exceeds(document, max_depth):
+        raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels")
+    return document
 
 
 def parse_form(raw: bytes) -> dict[str, str | list[str]]:

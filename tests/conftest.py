@@ -134,7 +134,8 @@ def chalice_client() -> Iterator[Any]:
 
     from app import app
 
-    with Client(app) as client:
+    # A stage with no entry in .chalice/config.json, so no stage variable overrides a test's.
+    with Client(app, stage_name="test") as client:
         yield client
 
 

@@ -1,0 +1,49 @@
+# Spillway: every target creates .venv from requirements-dev.txt when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-fast lint format typecheck run outage bootstrap dlq bench-local clean
+
+help:
+	@echo "make run        the whole local stack: HTTP on 127.0.0.1:8000, Redis, SQS, the drain"
+	@echo "make test       every test (starts and stops its own redis-server and SQS)"
+	@echo "make test-fast  every test but the end-to-end ones (marked e2e)"
+	@echo "make lint       ruff and mypy"
+	@echo "make outage     the seed's Redis-outage drill against a stack of its own"
+	@echo "make bootstrap  create or update the retry queue and the dead-letter queue"
+	@echo "make dlq ARGS=list   the dead-letter tool (list, show, replay, purge)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bootstrap: $(STAMP)
+	$(BIN)/python scripts/bootstrap_queues.py $(ARGS)
+
+dlq: $(STAMP)
+	$(BIN)/python scripts/dlq.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

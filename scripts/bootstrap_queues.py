@@ -1,0 +1,95 @@
+"""Create Spillway's retry queue and dead-letter queue, or bring existing ones to the wanted settings.
+
+Usage: python scripts/bootstrap_queues.py [--region REGION] [--drain-timeout S] ...
+The SQS endpoint is boto3's own choice: AWS by default, or AWS_ENDPOINT_URL_SQS /
+AWS_ENDPOINT_URL for LocalStack or moto's server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+# Run as `python scripts/bootstrap_queues.py` from anywhere: the repository root holds the packages.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from operations.queue_bootstrap import (
+    MAX_RETENTION_SECONDS,
+    QueueBootstrapError,
+    bootstrap_queues,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bootstrap_queues.py",
+        description="Create (or correct) the retry queue and the dead-letter queue it redrives to. Safe to rerun.",
+    )
+    parser.add_argument(
+        "--retry-queue",
+        default=os.environ.get("RETRY_QUEUE_NAME") or "spillway-retry",
+        help="retry queue name (default: $RETRY_QUEUE_NAME or spillway-retry)",
+    )
+    parser.add_argument(
+        "--dead-letter-queue",
+        default=os.environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter",
+        help="dead-letter queue name (default: $DEAD_LETTER_QUEUE_NAME or spillway-dead-letter)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="the drain function's timeout; the retry queue's visibility timeout is 6 x it (default: 60)",
+    )
+    parser.add_argument(
+        "--max-receive-count",
+        type=int,
+        default=5,
+        metavar="N",
+        help="receives before SQS moves a message to the dead-letter queue, at least 5 (default: 5)",
+    )
+    parser.add_argument(
+        "--retention",
+        type=int,
+        default=MAX_RETENTION_SECONDS,
+        metavar="SECONDS",
+        help=f"message retention on both queues (default: {MAX_RETENTION_SECONDS}, 14 days, the SQS maximum)",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or None,
+        help="AWS region (default: $AWS_REGION, else boto3's own: $AWS_DEFAULT_REGION or the profile's)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        client = boto3.client("sqs", region_name=args.region)
+        urls = bootstrap_queues(
+            client,
+            retry_queue_name=args.retry_queue,
+            dead_letter_queue_name=args.dead_letter_queue,
+            drain_timeout_seconds=args.drain_timeout,
+            max_receive_count=args.max_receive_count,
+            retention_seconds=args.retention,
+        )
+    except (QueueBootstrapError, BotoCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for change in urls.changes:
+        print(change.describe())
+    print(f"retry queue:       {urls.retry_queue_url} ({urls.retry_queue_arn})")
+    print(f"dead-letter queue: {urls.dead_letter_queue_url} ({urls.dead_letter_queue_arn})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
