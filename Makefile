@@ -18,7 +18,6 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -47,3 +46,12 @@ dlq: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+run: $(STAMP)
+	$(BIN)/python scripts/run_local.py
+
+outage: $(STAMP)
+	$(BIN)/python scripts/outage.py $(ARGS)
+
+bench-local: $(STAMP)
+	$(BIN)/python bench/local_server.py $(ARGS)

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from chalicelib.answers import Answer, error_answer, unavailable_answer
-from chalicelib.envelope import Envelope, build_envelope
+from chalicelib.envelope import build_envelope, encode_envelope
 from chalicelib.errors import ConfigError, DeliveryError, QueueUnavailable, RejectedRequest
 from chalicelib.inline_delivery import deliver_inline
-from chalicelib.queue_message import encode_queue_message, new_queue_message
 from chalicelib.runtime import get_relay_config, get_settings
 from chalicelib.spill import spill_to_retry_queue
 from chalicelib.structured_log import log_event
@@ -29,14 +28,13 @@ def _retry_after_seconds() -> int:
         return DEFAULT_RETRY_AFTER_SECONDS
 
 
-# A redrive grows the message by its counters and last error (at most 500 characters), a dead
-# letter by its reason block: this much room is kept for both.
-REDRIVE_HEADROOM_BYTES = 2048
+# Room kept around the envelope for the queue message's wrapper and redrive state (its last
+# error is at most 500 characters) and for a dead letter's reason block.
+QUEUE_WRAPPER_BYTES = 2048
 
 
-def _check_fits_queue(envelope: Envelope) -> None:
-    wrapped = encode_queue_message(new_queue_message(envelope, envelope["received_at"], ""))
-    if len(wrapped.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES - REDRIVE_HEADROOM_BYTES:
+def _check_fits_queue(encoded_envelope: str) -> None:
+    if len(encoded_envelope.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES - QUEUE_WRAPPER_BYTES:
         raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
 
 
@@ -44,10 +42,11 @@ def _accept(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str])
     if len(raw_body) > webhook.max_body_bytes:
         raise RejectedRequest(413, "payload_too_large", f"body is over {webhook.max_body_bytes} bytes")
     envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC))
-    _check_fits_queue(envelope)
+    encoded = encode_envelope(envelope)
+    _check_fits_queue(encoded)
     fields: dict[str, object] = {"event_id": envelope["id"]}
     try:
-        outcome = deliver_inline(envelope, webhook.redis, webhook.inline)
+        outcome = deliver_inline(envelope, webhook.redis, webhook.inline, encoded)
     except DeliveryError as inline_error:
         fields["inline_error"] = str(inline_error)
         if not webhook.retry.enabled:

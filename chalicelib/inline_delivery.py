@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -28,9 +29,16 @@ def inline_retrying(budget: InlineBudget, sleep: Callable[[float], None] = time.
     )
 
 
-def deliver_inline(envelope: Envelope, target: RedisTarget, budget: InlineBudget) -> DeliveryOutcome:
+@functools.lru_cache(maxsize=64)
+def _policy_for(budget: InlineBudget) -> Retrying:
+    # tenacity keeps each call's state in thread-local storage, so one policy object per
+    # budget serves every thread; building it per request cost ~15 us.
+    return inline_retrying(budget)
+
+
+def deliver_inline(envelope: Envelope, target: RedisTarget, budget: InlineBudget, encoded: str) -> DeliveryOutcome:
     """Raises DestinationUnavailable or DeliveryRefused when the budget could not deliver it."""
-    for attempt in inline_retrying(budget):
+    for attempt in _policy_for(budget):
         with attempt:
-            return deliver(envelope, target, budget)
+            return deliver(envelope, target, budget, encoded)
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -58,15 +58,18 @@ def is_unavailable_answer(error: redis_errors.ResponseError) -> bool:
     return any(message.startswith(prefix) or f" {prefix} " in f" {message} " for prefix in UNAVAILABLE_PREFIXES)
 
 
-def deliver(envelope: Envelope, target: RedisTarget, budget: InlineBudget) -> DeliveryOutcome:
-    """Publish once. Raises DestinationUnavailable (wait and retry) or DeliveryRefused."""
+def deliver(
+    envelope: Envelope, target: RedisTarget, budget: InlineBudget, encoded: str | None = None
+) -> DeliveryOutcome:
+    """Publish once; `encoded` is the envelope's JSON when the caller already has it.
+    Raises DestinationUnavailable (wait and retry) or DeliveryRefused."""
     client = get_redis(target.connection, budget.socket_timeout, budget.connect_timeout)
     keys = [marker_key(envelope["webhook_id"], envelope["id"])]
     if target.stream is not None:
         keys.append(target.stream)
     args: list[str | int] = [
         target.idempotency_ttl_seconds,
-        encode_envelope(envelope),
+        encoded if encoded is not None else encode_envelope(envelope),
         envelope["id"],
         target.channel or "",
         target.stream_maxlen or "",
