@@ -242,7 +242,7 @@ class LocalStack:
         try:
             self.http.start()
         except PortInUse as exc:
-            raise StackError(str(exc)) from exc
+            raise StackError(f"{exc} (for `make run`: PORT={self.options.http_port + 1} make run)") from exc
         report_failures = self.environ.get("REPORT_BATCH_ITEM_FAILURES", "true").lower() == "true"
         self.event_source = SqsEventSource(
             app,

@@ -129,6 +129,21 @@ def sqs() -> Iterator[Any]:
 
 
 @pytest.fixture
+def moto_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's SQS server on a free port (for code running in threads or subprocesses), empty,
+    with AWS_ENDPOINT_URL pointing at it."""
+    from devstack.moto_sqs import MotoSqsServer
+
+    with MotoSqsServer(port=0) as server:
+        server.reset()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        reset_sqs()
+        reset_runtime()
+        yield server
+        server.reset()
+
+
+@pytest.fixture
 def chalice_client() -> Iterator[Any]:
     from chalice.test import Client
 

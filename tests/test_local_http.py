@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 import redis
 
-from chalicelib.runtime import reset_runtime
-from chalicelib.sqs_queues import reset_sqs
 from devstack.local_http import LocalHttpServer, PortInUse
 from devstack.moto_sqs import MotoSqsServer
 from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, stream_events
@@ -26,23 +24,17 @@ NAGLE_STALL_SECONDS = 0.040
 
 
 @pytest.fixture
-def moto_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoSqsServer]:
-    with MotoSqsServer(port=0) as server:
-        server.reset()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        reset_sqs()
-        reset_runtime()
-        import boto3
+def moto_queues(moto_sqs: MotoSqsServer) -> MotoSqsServer:
+    import boto3
 
-        client = boto3.client("sqs", region_name="us-east-1", endpoint_url=server.url)
-        client.create_queue(QueueName=DEAD_LETTER_QUEUE)
-        client.create_queue(QueueName=RETRY_QUEUE)
-        yield server
-        server.reset()
+    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_sqs.url)
+    client.create_queue(QueueName=DEAD_LETTER_QUEUE)
+    client.create_queue(QueueName=RETRY_QUEUE)
+    return moto_sqs
 
 
 @pytest.fixture
-def served_app(relay_config: dict[str, Any], moto_sqs: MotoSqsServer) -> Iterator[LocalHttpServer]:
+def served_app(relay_config: dict[str, Any], moto_queues: MotoSqsServer) -> Iterator[LocalHttpServer]:
     from app import app
 
     server = LocalHttpServer(app, port=0)

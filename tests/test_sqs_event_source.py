@@ -6,7 +6,6 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,6 @@ from chalice.app import SQSEvent
 from chalicelib.envelope import build_envelope, utc_timestamp
 from chalicelib.queue_message import encode_queue_message, new_queue_message
 from chalicelib.runtime import get_relay_config, reset_runtime
-from chalicelib.sqs_queues import reset_sqs
 from devstack.moto_sqs import MotoServerError, MotoSqsServer, endpoint_answers
 from devstack.sqs_event_source import (
     BatchResult,
@@ -31,17 +29,6 @@ from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, stream_events
 
 TOY_QUEUE = "toy-queue"
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture
-def moto_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoSqsServer]:
-    with MotoSqsServer(port=0) as server:
-        server.reset()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        reset_sqs()
-        reset_runtime()
-        yield server
-        server.reset()
 
 
 @pytest.fixture
