@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The .chalice/config.json stage that bootstrap, package and deploy act on.
+STAGE ?= dev
 
-.PHONY: help venv test test-fast lint format typecheck run outage bootstrap dlq bench-local clean
+.PHONY: help venv test test-fast lint format typecheck run outage bootstrap package deploy dlq bench-local clean
 
 help:
 	@echo "make run        the whole local stack: HTTP on 127.0.0.1:8000, Redis, SQS, the drain"
@@ -13,7 +15,9 @@ help:
 	@echo "make test-fast  every test but the end-to-end ones (marked e2e)"
 	@echo "make lint       ruff and mypy"
 	@echo "make outage     the seed's Redis-outage drill against a stack of its own"
-	@echo "make bootstrap  create or update the retry queue and the dead-letter queue"
+	@echo "make bootstrap  create or update the stage's retry queue and dead-letter queue (STAGE=dev)"
+	@echo "make package    CloudFormation template + deployment.zip in build/\$$STAGE (queues, mapping, IAM)"
+	@echo "make deploy     bootstrap the queues, then chalice deploy the stage with webhooks.json"
 	@echo "make dlq ARGS=list   the dead-letter tool (list, show, replay, purge)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -39,7 +43,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bootstrap: $(STAMP)
-	$(BIN)/python scripts/bootstrap_queues.py $(ARGS)
+	$(BIN)/python scripts/bootstrap_queues.py --stage $(STAGE) $(ARGS)
+
+package: $(STAMP)
+	$(BIN)/python scripts/package.py --stage $(STAGE) --output build/$(STAGE) $(ARGS)
+
+deploy: $(STAMP)
+	$(BIN)/python scripts/deploy.py --stage $(STAGE) $(ARGS)
 
 dlq: $(STAMP)
 	$(BIN)/python scripts/dlq.py $(ARGS)

@@ -7,11 +7,18 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib.chalice_adapter import drain_records, request_body, request_headers, to_response
+from chalicelib.chalice_adapter import (
+    drain_records,
+    request_body,
+    request_headers,
+    request_source_ip,
+    to_response,
+)
 from chalicelib.door import receive
 from chalicelib.drain_handler import handle_drain_batch
-from chalicelib.health import shallow_health
+from chalicelib.health import health_answer
 from chalicelib.startup import validate_config_at_load
+from chalicelib.stats import stats_answer
 
 app = Chalice(app_name="spillway")
 
@@ -29,12 +36,17 @@ def _request() -> Request:
 @app.route("/webhook/{webhook_id}", methods=["POST"], content_types=["*/*"])
 def webhook(webhook_id: str) -> Response:
     request = _request()
-    return to_response(receive(webhook_id, request_body(request), request_headers(request)))
+    return to_response(receive(webhook_id, request_body(request), request_headers(request), request_source_ip(request)))
 
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return to_response(shallow_health())
+    return to_response(health_answer(_request().query_params))
+
+
+@app.route("/stats", methods=["GET"])
+def stats() -> Response:
+    return to_response(stats_answer(_request().headers.get("authorization")))
 
 
 @app.on_sqs_message(queue=RETRY_QUEUE_NAME, batch_size=10, name="drain")

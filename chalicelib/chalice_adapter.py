@@ -19,6 +19,12 @@ def request_headers(request: Request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
 
+def request_source_ip(request: Request) -> str | None:
+    identity = (request.context or {}).get("identity") or {}
+    source_ip = identity.get("sourceIp")
+    return str(source_ip) if source_ip else None
+
+
 def to_response(answer: Answer) -> Response:
     return Response(
         body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json", **answer.headers}

@@ -7,13 +7,14 @@ message alone.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import Any
 
+from chalicelib.config_fields import FieldBlock
+from chalicelib.door_rules_loader import parse_door_rules
 from chalicelib.env_substitution import MissingVariable, substitute
 from chalicelib.errors import ConfigError
 from chalicelib.webhook_config import (
@@ -39,127 +40,6 @@ MAX_AGE_LIMIT_SECONDS = 13 * 86_400
 # inside a day is almost certainly a typo.
 MAX_DELAY_LIMIT_SECONDS = 86_400
 
-# Their values never appear in an error message: it reaches logs and the /health answer.
-SECRET_FIELDS = frozenset({"password", "url"})
-
-T = TypeVar("T")
-_MISSING = object()
-
-
-class _Block:
-    """Typed field access on one JSON object, raising ConfigError that says where."""
-
-    def __init__(self, raw: Mapping[str, Any], path: str, webhook_id: str | None, prefix: str):
-        self.raw = raw
-        self.path = path
-        self.webhook_id = webhook_id
-        self.prefix = prefix
-
-    def field_name(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def error(self, key: str | None, problem: str) -> ConfigError:
-        field = self.prefix.rstrip(".") if key is None else self.field_name(key)
-        return ConfigError(self.path, self.webhook_id, field or None, problem)
-
-    def reject_unknown(self, allowed: set[str]) -> None:
-        unknown = sorted(set(self.raw) - allowed)
-        if unknown:
-            raise self.error(unknown[0], f"unknown field; allowed: {', '.join(sorted(allowed))}")
-
-    def block(self, key: str, required: bool = False) -> _Block:
-        value = self.raw.get(key, _MISSING)
-        if value is _MISSING:
-            if required:
-                raise self.error(key, "is required")
-            value = {}
-        if not isinstance(value, dict):
-            raise self.error(key, f"must be an object, got {type(value).__name__}")
-        return _Block(value, self.path, self.webhook_id, self.field_name(key) + ".")
-
-    def get(self, key: str, convert: Callable[[Any], T], kind: str, default: Any = _MISSING) -> T:
-        value = self.raw.get(key, _MISSING)
-        if value is _MISSING or value is None:
-            if default is _MISSING:
-                raise self.error(key, "is required")
-            return cast(T, default)
-        try:
-            return convert(value)
-        except (TypeError, ValueError) as exc:
-            shown = "a value that is not shown" if key in SECRET_FIELDS else repr(value)
-            raise self.error(key, f"must be {kind}, got {shown}") from exc
-
-    def string(self, key: str, default: Any = _MISSING) -> str:
-        return self.get(key, _as_string, "a non-empty string", default)
-
-    def optional_string(self, key: str) -> str | None:
-        return self.get(key, _as_string, "a non-empty string", None)
-
-    def integer(self, key: str, default: Any = _MISSING, minimum: int = 0, maximum: int | None = None) -> int:
-        value: int = self.get(key, _as_int, "a whole number", default)
-        self._check_range(key, value, minimum, maximum)
-        return value
-
-    def optional_integer(self, key: str, minimum: int = 0) -> int | None:
-        value: int | None = self.get(key, _as_int, "a whole number", None)
-        if value is not None:
-            self._check_range(key, value, minimum, None)
-        return value
-
-    def number(self, key: str, default: Any = _MISSING, minimum: float = 0.0, maximum: float | None = None) -> float:
-        value: float = self.get(key, _as_float, "a number", default)
-        self._check_range(key, value, minimum, maximum)
-        return value
-
-    def boolean(self, key: str, default: Any = _MISSING) -> bool:
-        return self.get(key, _as_bool, "true or false", default)
-
-    def _check_range(self, key: str, value: float, minimum: float, maximum: float | None) -> None:
-        if value < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise self.error(key, f"must be at most {maximum}, got {value}")
-
-
-def _as_string(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError
-    return value
-
-
-def _as_int(value: Any) -> int:
-    # "${REDIS_PORT:-6379}" arrives as a string; JSON numbers arrive as int.
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    raise ValueError
-
-
-def _as_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        number = float(value.strip())
-    else:
-        raise ValueError
-    # NaN passes every range check (all its comparisons are false).
-    if not math.isfinite(number):
-        raise ValueError
-    return number
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise ValueError
-
 
 def _substitute_all(value: Any, path: str, webhook_id: str, field: str, environ: Mapping[str, str]) -> Any:
     if isinstance(value, str):
@@ -181,16 +61,21 @@ def _substitute_all(value: Any, path: str, webhook_id: str, field: str, environ:
     return value
 
 
-WEBHOOK_FIELDS = {"data_type", "module", "redis", "retry", "inline", "max_body_bytes"}
+WEBHOOK_FIELDS = {
+    "data_type", "module", "redis", "retry", "inline", "max_body_bytes",
+    "verify", "event_id", "content_types", "max_json_depth", "schema", "allow_ips",
+}  # fmt: skip
 REDIS_FIELDS = {
     "url", "host", "port", "db", "password", "ssl",
     "channel", "stream", "stream_maxlen", "idempotency_ttl_seconds",
 }  # fmt: skip
 RETRY_FIELDS = {"enabled", "max_attempts", "initial_delay", "max_delay", "backoff_multiplier", "max_age_seconds"}
-INLINE_FIELDS = {"max_attempts", "budget_seconds", "socket_timeout", "connect_timeout"}
+INLINE_FIELDS = {
+    "max_attempts", "budget_seconds", "socket_timeout", "connect_timeout", "breaker_failures", "breaker_reset_seconds",
+}  # fmt: skip
 
 
-def _redis_target(block: _Block) -> RedisTarget:
+def _redis_target(block: FieldBlock) -> RedisTarget:
     block.reject_unknown(REDIS_FIELDS)
     url = block.optional_string("url")
     if url is not None:
@@ -224,7 +109,7 @@ def _redis_target(block: _Block) -> RedisTarget:
     )
 
 
-def _retry_policy(block: _Block) -> RetryPolicy:
+def _retry_policy(block: FieldBlock) -> RetryPolicy:
     block.reject_unknown(RETRY_FIELDS)
     policy = RetryPolicy(
         enabled=block.boolean("enabled", True),
@@ -239,13 +124,15 @@ def _retry_policy(block: _Block) -> RetryPolicy:
     return policy
 
 
-def _inline_budget(block: _Block) -> InlineBudget:
+def _inline_budget(block: FieldBlock) -> InlineBudget:
     block.reject_unknown(INLINE_FIELDS)
     budget = InlineBudget(
         max_attempts=block.integer("max_attempts", 3, minimum=1, maximum=10),
         budget_seconds=block.number("budget_seconds", 1.5, minimum=0.01, maximum=10.0),
         socket_timeout=block.number("socket_timeout", 0.5, minimum=0.01, maximum=10.0),
         connect_timeout=block.number("connect_timeout", 0.25, minimum=0.01, maximum=10.0),
+        breaker_failures=block.integer("breaker_failures", 3, minimum=1, maximum=1_000),
+        breaker_reset_seconds=block.number("breaker_reset_seconds", 5.0, minimum=0.01, maximum=3_600.0),
     )
     if budget.socket_timeout > budget.budget_seconds:
         raise block.error("socket_timeout", f"must not exceed budget_seconds ({budget.budget_seconds})")
@@ -257,7 +144,7 @@ def parse_webhook(webhook_id: str, raw: Any, path: str) -> WebhookConfig:
         raise ConfigError(path, webhook_id, None, "webhook id must be 1-64 of A-Z a-z 0-9 _ . -")
     if not isinstance(raw, dict):
         raise ConfigError(path, webhook_id, None, f"must be an object, got {type(raw).__name__}")
-    block = _Block(raw, path, webhook_id, "")
+    block = FieldBlock(raw, path, webhook_id, "")
     block.reject_unknown(WEBHOOK_FIELDS)
     data_type = block.string("data_type")
     if data_type not in DATA_TYPES:
@@ -273,6 +160,7 @@ def parse_webhook(webhook_id: str, raw: Any, path: str) -> WebhookConfig:
         retry=_retry_policy(block.block("retry")),
         inline=_inline_budget(block.block("inline")),
         max_body_bytes=block.integer("max_body_bytes", MAX_BODY_BYTES_DEFAULT, minimum=1, maximum=MAX_BODY_BYTES_LIMIT),
+        door=parse_door_rules(block, data_type),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from chalicelib.answers import Answer, error_answer, unavailable_answer
+from chalicelib.door_checks import check_content_type, check_source_ip, verify_sender
 from chalicelib.envelope import build_envelope, encode_envelope
 from chalicelib.errors import ConfigError, DeliveryError, QueueUnavailable, RejectedRequest
 from chalicelib.inline_delivery import deliver_inline
@@ -34,14 +35,26 @@ QUEUE_WRAPPER_BYTES = 2048
 
 
 def _check_fits_queue(encoded_envelope: str) -> None:
-    if len(encoded_envelope.encode("utf-8")) > SQS_MESSAGE_LIMIT_BYTES - QUEUE_WRAPPER_BYTES:
+    try:
+        size = len(encoded_envelope.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # A JSON escape of a lone UTF-16 surrogate (\ud800) parses, but is no Unicode text.
+        raise RejectedRequest(400, "invalid_json", "body holds a lone UTF-16 surrogate escape") from exc
+    if size > SQS_MESSAGE_LIMIT_BYTES - QUEUE_WRAPPER_BYTES:
         raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
 
 
-def _accept(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str]) -> tuple[Answer, dict[str, object]]:
+def _accept(
+    webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None
+) -> tuple[Answer, dict[str, object]]:
+    check_source_ip(webhook.door, source_ip)
     if len(raw_body) > webhook.max_body_bytes:
         raise RejectedRequest(413, "payload_too_large", f"body is over {webhook.max_body_bytes} bytes")
-    envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC))
+    check_content_type(webhook.door, headers.get("content-type"))
+    if not raw_body:
+        raise RejectedRequest(400, "empty_body", "the request has no body")
+    verified_by = verify_sender(webhook.door, raw_body, headers, time.time())
+    envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC), verified_by)
     encoded = encode_envelope(envelope)
     _check_fits_queue(encoded)
     fields: dict[str, object] = {"event_id": envelope["id"]}
@@ -67,7 +80,7 @@ def _accept(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str])
     return Answer(200, {"status": outcome.value, "event_id": envelope["id"]}), fields
 
 
-def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str]) -> Answer:
+def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None = None) -> Answer:
     """Headers must have lower-case names. Never raises for anything the sender controls."""
     started = time.perf_counter()
     fields: dict[str, object] = {"webhook_id": webhook_id}
@@ -75,7 +88,7 @@ def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str]) -> Ans
         webhook = get_relay_config().webhook(webhook_id)
         if webhook is None:
             raise RejectedRequest(404, "unknown_webhook", f"no webhook is configured with id {webhook_id!r}")
-        answer, outcome_fields = _accept(webhook, raw_body, headers)
+        answer, outcome_fields = _accept(webhook, raw_body, headers, source_ip)
         fields.update(outcome_fields)
     except RejectedRequest as rejection:
         answer = error_answer(rejection.status, rejection.code, rejection.message)
@@ -83,7 +96,27 @@ def receive(webhook_id: str, raw_body: bytes, headers: Mapping[str, str]) -> Ans
     except ConfigError as config_error:
         answer = unavailable_answer("the relay's configuration is invalid", _retry_after_seconds())
         fields.update(outcome="config_invalid", error=str(config_error))
-    fields.update(status=answer.status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    fields.update(status=answer.status, latency_ms=latency_ms)
     level = logging.WARNING if answer.status >= 500 else logging.INFO
-    log_event("webhook", level=level, **fields)
+    log_event("webhook", level=level, metrics=_metrics_for(fields, latency_ms), **fields)
     return answer
+
+
+# CloudWatch metric per outcome. Unknown webhook ids get none: a metric dimension per id a
+# scanner makes up would cost money and hide the real ones.
+OUTCOME_METRICS = {
+    "delivered": "Delivered",
+    "duplicate": "Duplicates",
+    "queued": "Queued",
+    "rejected": "Rejected",
+    "refused": "Unavailable",
+    "unavailable": "Unavailable",
+}
+
+
+def _metrics_for(fields: Mapping[str, object], latency_ms: float) -> dict[str, float] | None:
+    metric = OUTCOME_METRICS.get(str(fields.get("outcome")))
+    if metric is None or fields.get("error_code") == "unknown_webhook":
+        return None
+    return {metric: 1, "LatencyMs": latency_ms}

@@ -15,14 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.circuit_breaker import deliver_through_breaker
 from chalicelib.dead_letter import DeadLetter, DeadLetterInfo, DeadLetterReason, send_to_dead_letter_queue
 from chalicelib.envelope import utc_timestamp
 from chalicelib.errors import ConfigError, DeliveryRefused, DestinationUnavailable, QueueUnavailable
 from chalicelib.queue_message import MalformedMessage, QueueMessage, decode_queue_message, encode_queue_message
-from chalicelib.redis_delivery import DeliveryOutcome, deliver
+from chalicelib.redis_delivery import DeliveryOutcome
 from chalicelib.redrive_schedule import SQS_MAX_DELAY_SECONDS, redrive_delay
 from chalicelib.runtime import get_relay_config
 from chalicelib.sqs_queues import retry_queue_url, send
+from chalicelib.stats import count_dead_letter
 from chalicelib.structured_log import log_event
 from chalicelib.webhook_config import WebhookConfig
 
@@ -89,15 +91,19 @@ class RecordDrain:
         age = self.age_seconds(message)
         if age is not None and age > webhook.retry.max_age_seconds:
             return self.dead_letter(
-                "expired", f"older than max_age_seconds ({webhook.retry.max_age_seconds} s)", message
+                "expired", f"older than max_age_seconds ({webhook.retry.max_age_seconds} s)", message, webhook
             )
         try:
-            outcome = deliver(message["envelope"], webhook.redis, webhook.inline)
+            redrive = message["redrive"]
+            outcome = deliver_through_breaker(
+                message["envelope"], webhook.redis, webhook.inline, redrives=redrive["attempts"] + redrive["waits"]
+            )
         except (DestinationUnavailable, DeliveryRefused) as exc:
             return self.redrive(message, webhook, exc)
         drained = DrainOutcome.DUPLICATE if outcome is DeliveryOutcome.DUPLICATE else DrainOutcome.DELIVERED
         log_event(
             "duplicate" if drained is DrainOutcome.DUPLICATE else "delivered_from_queue",
+            metrics={"Duplicates" if drained is DrainOutcome.DUPLICATE else "DeliveredFromQueue": 1},
             message_id=self.record.message_id,
             webhook_id=webhook_id,
             event_id=message["envelope"]["id"],
@@ -143,11 +149,12 @@ class RecordDrain:
         else:
             redrive["attempts"] += 1
             if redrive["attempts"] >= webhook.retry.max_attempts:
-                return self.dead_letter("exhausted", f"Redis refused it {redrive['attempts']} times", message)
+                return self.dead_letter("exhausted", f"Redis refused it {redrive['attempts']} times", message, webhook)
         delay = redrive_delay(webhook.retry, redrive["attempts"] + redrive["waits"], self.rng)
         self.send_back(message, delay)
         log_event(
             "redriven",
+            metrics={"Redriven": 1},
             message_id=self.record.message_id,
             webhook_id=webhook.webhook_id,
             event_id=message["envelope"]["id"],
@@ -158,7 +165,13 @@ class RecordDrain:
         )
         return DrainOutcome.REDRIVEN
 
-    def dead_letter(self, reason: DeadLetterReason, detail: str, message: QueueMessage | None) -> DrainOutcome:
+    def dead_letter(
+        self,
+        reason: DeadLetterReason,
+        detail: str,
+        message: QueueMessage | None,
+        webhook: WebhookConfig | None = None,
+    ) -> DrainOutcome:
         redrive = message["redrive"] if message else None
         envelope = message["envelope"] if message else None
         info = DeadLetterInfo(
@@ -174,7 +187,10 @@ class RecordDrain:
         )
         raw_body = None if message else self.record.body[:POISON_BODY_LIMIT]
         send_to_dead_letter_queue(DeadLetter(envelope=envelope, redrive=redrive, dead_letter=info, raw_body=raw_body))
-        log_event("dead_lettered", level=logging.WARNING, message_id=self.record.message_id, **info)
+        metrics = {"DeadLettered": 1} if info["webhook_id"] and webhook is not None else None
+        log_event("dead_lettered", level=logging.WARNING, metrics=metrics, message_id=self.record.message_id, **info)
+        if webhook is not None and redrive is not None:
+            count_dead_letter(webhook, redrive["attempts"] + redrive["waits"])
         return DrainOutcome.DEAD_LETTERED
 
 

@@ -28,3 +28,12 @@ def substitute(text: str, environ: Mapping[str, str]) -> str:
         return value
 
     return _REFERENCE.sub(replace, text)
+
+
+def required_by_name(text: str) -> dict[str, bool]:
+    """Every variable `text` refers to: True when some reference has no default (it must be set)."""
+    found: dict[str, bool] = {}
+    for match in _REFERENCE.finditer(text):
+        name = match.group("name")
+        found[name] = found.get(name, False) or match.group("default") is None
+    return found

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-from chalicelib.errors import RejectedRequest
-from chalicelib.payload import parse_payload
+from chalicelib.event_ids import choose_event_id
+from chalicelib.payload import check_schema, parse_payload
 from chalicelib.webhook_config import WebhookConfig
-
-# Headers that carry the sender's own delivery id, most specific first.
-DELIVERY_ID_HEADERS = (
-    "x-github-delivery",
-    "x-shopify-webhook-id",
-    "webhook-id",
-    "svix-id",
-    "x-gitlab-event-uuid",
-    "idempotency-key",
-)
-DELIVERY_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 # Credentials and signatures never leave the door; transport noise is not the sender's.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
@@ -41,6 +28,9 @@ class Envelope(TypedDict):
     content_type: str | None
     headers: dict[str, str]
     payload: Any
+    # Which check the door passed (a provider name), or None for a webhook without `verify`.
+    # Absent from events queued before it existed.
+    verified_by: NotRequired[str | None]
 
 
 def is_forwarded_header(name: str) -> bool:
@@ -51,37 +41,34 @@ def is_forwarded_header(name: str) -> bool:
     return not any(word in name for word in SECRET_HEADER_WORDS)
 
 
-def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if is_forwarded_header(name)}
-
-
-def sender_delivery_id(headers: Mapping[str, str]) -> str | None:
-    for name in DELIVERY_ID_HEADERS:
-        value = headers.get(name)
-        if value is None:
-            continue
-        value = value.strip()
-        if not DELIVERY_ID.match(value):
-            raise RejectedRequest(400, "invalid_delivery_id", f"header {name} must be 1-200 printable ASCII characters")
-        return value
-    return None
+def forwarded_headers(headers: Mapping[str, str], credential_header: str | None = None) -> dict[str, str]:
+    """credential_header: the one a webhook's `verify` reads, whatever its name."""
+    return {name: value for name, value in headers.items() if is_forwarded_header(name) and name != credential_header}
 
 
 def utc_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_envelope(webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], now: datetime) -> Envelope:
-    """headers must have lower-case names."""
-    payload = parse_payload(webhook.data_type, raw_body)
+def build_envelope(
+    webhook: WebhookConfig,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    now: datetime,
+    verified_by: str | None = None,
+) -> Envelope:
+    """Parses and checks the body for the webhook; headers must have lower-case names."""
+    payload = parse_payload(webhook.data_type, raw_body, webhook.door.max_json_depth)
+    check_schema(webhook.door.schema, payload)
     return Envelope(
-        id=sender_delivery_id(headers) or str(uuid.uuid4()),
+        id=choose_event_id(webhook.door.event_id, headers, payload, raw_body),
         webhook_id=webhook.webhook_id,
         received_at=utc_timestamp(now),
         data_type=webhook.data_type,
         content_type=headers.get("content-type"),
-        headers=forwarded_headers(headers),
+        headers=forwarded_headers(headers, webhook.door.verify.header if webhook.door.verify else None),
         payload=payload,
+        verified_by=verified_by,
     )
 
 

@@ -6,11 +6,19 @@ import functools
 import time
 from collections.abc import Callable
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
 
+from chalicelib.circuit_breaker import CircuitOpen, deliver_through_breaker
 from chalicelib.envelope import Envelope
 from chalicelib.errors import DestinationUnavailable
-from chalicelib.redis_delivery import DeliveryOutcome, deliver
+from chalicelib.redis_delivery import DeliveryOutcome
 from chalicelib.webhook_config import InlineBudget, RedisTarget
 
 
@@ -23,7 +31,7 @@ def inline_retrying(budget: InlineBudget, sleep: Callable[[float], None] = time.
         stop=stop_after_attempt(budget.max_attempts)
         | stop_before_delay(max(budget.budget_seconds - attempt_worst_case, 0.0)),
         wait=wait_exponential_jitter(multiplier=0.02, max=0.2, jitter=0.02),
-        retry=retry_if_exception_type(DestinationUnavailable),
+        retry=retry_if_exception_type(DestinationUnavailable) & retry_if_not_exception_type(CircuitOpen),
         reraise=True,
         sleep=sleep,
     )
@@ -40,5 +48,5 @@ def deliver_inline(envelope: Envelope, target: RedisTarget, budget: InlineBudget
     """Raises DestinationUnavailable or DeliveryRefused when the budget could not deliver it."""
     for attempt in _policy_for(budget):
         with attempt:
-            return deliver(envelope, target, budget, encoded)
+            return deliver_through_breaker(envelope, target, budget, encoded)
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

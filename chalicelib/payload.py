@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
+import fastjsonschema
+
 from chalicelib.errors import RejectedRequest
-from chalicelib.webhook_config import DataType
+from chalicelib.webhook_config import DataType, PayloadSchema
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    # 1e400 parses as inf: re-emitted as a bare Infinity, which is not JSON.
+    if math.isinf(number):
+        raise ValueError(f"{text} is beyond the range of a double")
+    return number
 
 
 def _reject_constant(name: str) -> Any:
@@ -35,7 +46,7 @@ def json_depth_exceeds(document: Any, limit: int) -> bool:
 
 def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
-        document = json.loads(raw, parse_constant=_reject_constant)
+        document = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
@@ -60,11 +71,21 @@ def parse_blob(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def parse_payload(data_type: DataType, raw: bytes) -> Any:
+def parse_payload(data_type: DataType, raw: bytes, max_json_depth: int = MAX_JSON_DEPTH) -> Any:
     if not raw:
         raise RejectedRequest(400, "empty_body", "the request has no body")
     if data_type == "json":
-        return parse_json(raw)
+        return parse_json(raw, max_json_depth)
     if data_type == "form":
         return parse_form(raw)
     return parse_blob(raw)
+
+
+def check_schema(schema: PayloadSchema | None, payload: Any) -> None:
+    if schema is None:
+        return
+    try:
+        schema.validate(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        pointer = "/" + "/".join(str(part) for part in exc.path[1:])
+        raise RejectedRequest(422, "schema_violation", f"{pointer}: {exc.message}") from exc

@@ -34,8 +34,18 @@ def new_queue_message(envelope: Envelope, failed_at: str, error: str) -> QueueMe
     )
 
 
+# SQS refuses message bodies holding these two non-characters; json.dumps(ensure_ascii=False)
+# leaves them raw (it escapes only control characters), so they are escaped here. They can
+# only occur inside JSON strings, where the escape means the same character.
+SQS_FORBIDDEN = {"\ufffe": "\\ufffe", "\uffff": "\\uffff"}
+
+
 def encode_queue_message(message: QueueMessage | dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    for character, escape in SQS_FORBIDDEN.items():
+        if character in text:
+            text = text.replace(character, escape)
+    return text
 
 
 def decode_queue_message(body: str) -> QueueMessage:

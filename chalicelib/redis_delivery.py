@@ -12,25 +12,33 @@ from chalicelib.errors import DeliveryRefused, DestinationUnavailable
 from chalicelib.redis_clients import get_redis
 from chalicelib.webhook_config import InlineBudget, RedisTarget
 
-# KEYS[1] idempotency marker, KEYS[2] stream (absent when the webhook has none).
-# ARGV: marker TTL, envelope JSON, event id, channel ('' for none), stream MAXLEN ('' for none).
+# KEYS[1] idempotency marker, KEYS[2] the webhook's stats hash, KEYS[3] stream (absent when
+# the webhook has none).
+# ARGV: marker TTL, envelope JSON, event id, channel ('' for none), stream MAXLEN ('' for
+# none), the stats field this delivery counts under, redrives the event took (queued only).
 # The marker is checked first and set last: a write Redis refuses (WRONGTYPE on the stream)
-# raises before anything is written, so a failed delivery never leaves a marker behind.
+# raises before anything is written, so a failed delivery never leaves a marker behind. The
+# counters ride in the same round trip, so /stats is exact for delivered events.
 DELIVER_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'duplicates', 1)
   return 0
 end
-if KEYS[2] then
+if KEYS[3] then
   if ARGV[5] ~= '' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event_id', ARGV[3], 'event', ARGV[2])
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'event_id', ARGV[3], 'event', ARGV[2])
   else
-    redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[3], 'event', ARGV[2])
+    redis.call('XADD', KEYS[3], '*', 'event_id', ARGV[3], 'event', ARGV[2])
   end
 end
 if ARGV[4] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[2])
 end
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[6], 1)
+if tonumber(ARGV[7]) > 0 then
+  redis.call('HINCRBY', KEYS[2], 'redriven', ARGV[7])
+end
 return 1
 """
 
@@ -47,6 +55,10 @@ def marker_key(webhook_id: str, event_id: str) -> str:
     return f"spillway:delivered:{webhook_id}:{event_id}"
 
 
+def stats_key(webhook_id: str) -> str:
+    return f"spillway:stats:{webhook_id}"
+
+
 # Bytes, so no client is needed to hash it; redis-py sends EVALSHA and loads the script
 # only when a server does not know it yet (one extra round trip per server, once).
 DELIVER_SCRIPT = Script(None, DELIVER_LUA.encode())  # type: ignore[arg-type]
@@ -59,12 +71,17 @@ def is_unavailable_answer(error: redis_errors.ResponseError) -> bool:
 
 
 def deliver(
-    envelope: Envelope, target: RedisTarget, budget: InlineBudget, encoded: str | None = None
+    envelope: Envelope,
+    target: RedisTarget,
+    budget: InlineBudget,
+    encoded: str | None = None,
+    redrives: int | None = None,
 ) -> DeliveryOutcome:
-    """Publish once; `encoded` is the envelope's JSON when the caller already has it.
+    """Publish once; `encoded` is the envelope's JSON when the caller already has it, and
+    `redrives` how often the queue sent it round (None: delivered inline).
     Raises DestinationUnavailable (wait and retry) or DeliveryRefused."""
     client = get_redis(target.connection, budget.socket_timeout, budget.connect_timeout)
-    keys = [marker_key(envelope["webhook_id"], envelope["id"])]
+    keys = [marker_key(envelope["webhook_id"], envelope["id"]), stats_key(envelope["webhook_id"])]
     if target.stream is not None:
         keys.append(target.stream)
     args: list[str | int] = [
@@ -73,6 +90,8 @@ def deliver(
         envelope["id"],
         target.channel or "",
         target.stream_maxlen or "",
+        "delivered_inline" if redrives is None else "delivered_from_queue",
+        redrives or 0,
     ]
     try:
         written = DELIVER_SCRIPT(keys=keys, args=args, client=client)

@@ -5,14 +5,27 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.config_loader import load_config
 from chalicelib.errors import ConfigError
 from chalicelib.webhook_config import RelayConfig
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_WEBHOOKS_CONFIG = os.path.join(PROJECT_ROOT, "webhooks.json")
+WEBHOOKS_CONFIG_NAME = "webhooks.json"
+# Lambda receives only app.py, chalicelib/, vendor/ and requirements.txt: `make package` and
+# `make deploy` copy the project's webhooks.json to this path (gitignored) so that it ships.
+BUNDLED_WEBHOOKS_CONFIG = os.path.join("chalicelib", WEBHOOKS_CONFIG_NAME)
+
+
+def default_webhooks_config(project_root: str = PROJECT_ROOT) -> str:
+    """webhooks.json beside app.py; else the copy bundled into chalicelib/ (as on Lambda). When
+    neither exists, the first, so that the error names the file a developer expects."""
+    beside_app = os.path.join(project_root, WEBHOOKS_CONFIG_NAME)
+    bundled = os.path.join(project_root, BUNDLED_WEBHOOKS_CONFIG)
+    if not os.path.exists(beside_app) and os.path.exists(bundled):
+        return bundled
+    return beside_app
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class Settings:
     retry_after_seconds: int
     report_batch_item_failures: bool
     aws_region: str
+    admin_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -34,7 +48,7 @@ class Settings:
                 "environment", None, "RETRY_AFTER_SECONDS", f"must be a whole number, got {retry_after!r}"
             )
         return cls(
-            webhooks_config=environ.get("WEBHOOKS_CONFIG") or DEFAULT_WEBHOOKS_CONFIG,
+            webhooks_config=environ.get("WEBHOOKS_CONFIG") or default_webhooks_config(),
             retry_queue_name=environ.get("RETRY_QUEUE_NAME") or "spillway-retry",
             retry_queue_url=environ.get("RETRY_QUEUE_URL") or None,
             dead_letter_queue_name=environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter",
@@ -43,6 +57,7 @@ class Settings:
             report_batch_item_failures=environ.get("REPORT_BATCH_ITEM_FAILURES", "false").lower()
             in ("1", "true", "yes"),
             aws_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            admin_token=environ.get("ADMIN_TOKEN") or None,
         )
 
 

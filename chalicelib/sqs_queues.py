@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -101,3 +101,11 @@ def send(url: str, body: str, delay_seconds: int = 0) -> str:
         lambda: get_sqs().send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds), "send_message"
     )
     return str(response["MessageId"])
+
+
+def queue_attributes(url: str, names: Sequence[str]) -> dict[str, str]:
+    """Raises QueueUnavailable (a missing queue included)."""
+    response = _call(
+        lambda: get_sqs().get_queue_attributes(QueueUrl=url, AttributeNames=list(names)), "get_queue_attributes"
+    )
+    return {str(name): str(value) for name, value in response.get("Attributes", {}).items()}

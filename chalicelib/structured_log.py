@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import sys
+import time
+from collections.abc import Mapping
 from typing import Any
 
 # Not "spillway": Chalice owns the logger named after the app and sets it to ERROR.
@@ -35,6 +37,38 @@ def get_logger() -> logging.Logger:
     return logger
 
 
-def log_event(message: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Callers pass ids, outcomes and timings only: never bodies, headers or secrets."""
-    get_logger().log(level, message, extra={"fields": fields})
+METRICS_NAMESPACE = "Spillway"
+METRIC_UNITS = {"LatencyMs": "Milliseconds"}
+
+
+def embedded_metrics(metrics: Mapping[str, float], dimension: str) -> dict[str, Any]:
+    """CloudWatch Embedded Metric Format: the `_aws` block turns the line's own fields into
+    metrics when Lambda ships it to CloudWatch Logs; no API call, no extra dependency."""
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [[dimension]],
+                    "Metrics": [{"Name": name, "Unit": METRIC_UNITS.get(name, "Count")} for name in metrics],
+                }
+            ],
+        },
+        **metrics,
+    }
+
+
+def log_event(
+    message: str, level: int = logging.INFO, metrics: Mapping[str, float] | None = None, **fields: Any
+) -> None:
+    """Callers pass ids, outcomes and timings only: never bodies, headers or secrets.
+
+    A line that carries metrics is written whatever LOG_LEVEL says, since CloudWatch reads
+    its metrics from it; it needs a `webhook_id` field, their dimension."""
+    logger = get_logger()
+    if metrics:
+        fields = {**fields, **embedded_metrics(metrics, "webhook_id")}
+    elif not logger.isEnabledFor(level):
+        return
+    logger.handle(logger.makeRecord(logger.name, level, "(spillway)", 0, message, (), None, extra={"fields": fields}))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from chalicelib.verification.settings import VerifySettings
 
 DataType = Literal["json", "form", "blob"]
 DATA_TYPES: tuple[DataType, ...] = ("json", "form", "blob")
@@ -55,6 +58,40 @@ class InlineBudget:
     budget_seconds: float = 1.5
     socket_timeout: float = 0.5
     connect_timeout: float = 0.25
+    # Consecutive connection failures that open the circuit, and how long it stays open.
+    breaker_failures: int = 3
+    breaker_reset_seconds: float = 5.0
+
+
+IpNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class EventIdSource:
+    """Where the event id comes from, before the generic delivery-id headers and a UUID."""
+
+    header: str | None = None
+    json_pointer: str | None = None
+    body_hash: bool = False
+
+
+@dataclass(frozen=True)
+class PayloadSchema:
+    source: str
+    # fastjsonschema's compiled check: raises JsonSchemaValueException naming the path.
+    validate: Callable[[Any], Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DoorRules:
+    """What a request must satisfy before anything is queued."""
+
+    verify: VerifySettings | None = None
+    event_id: EventIdSource = EventIdSource()
+    content_types: tuple[str, ...] = ()
+    max_json_depth: int = 64
+    schema: PayloadSchema | None = None
+    allow_ips: tuple[IpNetwork, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +103,7 @@ class WebhookConfig:
     retry: RetryPolicy
     inline: InlineBudget
     max_body_bytes: int
+    door: DoorRules = DoorRules()
 
 
 @dataclass(frozen=True)

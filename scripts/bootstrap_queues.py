@@ -1,6 +1,8 @@
 """Create Spillway's retry queue and dead-letter queue, or bring existing ones to the wanted settings.
 
-Usage: python scripts/bootstrap_queues.py [--region REGION] [--drain-timeout S] ...
+Usage: python scripts/bootstrap_queues.py [--stage dev] [--region REGION] [--drain-timeout S] ...
+With --stage, the queue names and the drain's timeout come from that stage of .chalice/config.json
+(`make bootstrap` passes STAGE, default dev); options given explicitly still win.
 The SQS endpoint is boto3's own choice: AWS by default, or AWS_ENDPOINT_URL_SQS /
 AWS_ENDPOINT_URL for LocalStack or moto's server.
 """
@@ -20,6 +22,9 @@ from operations.queue_bootstrap import (
     QueueBootstrapError,
     bootstrap_queues,
 )
+from operations.stage_config import StageConfigError, load_stage
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,21 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create (or correct) the retry queue and the dead-letter queue it redrives to. Safe to rerun.",
     )
     parser.add_argument(
+        "--stage",
+        help="take the queue names and the drain's timeout from this stage of .chalice/config.json",
+    )
+    parser.add_argument(
         "--retry-queue",
-        default=os.environ.get("RETRY_QUEUE_NAME") or "spillway-retry",
-        help="retry queue name (default: $RETRY_QUEUE_NAME or spillway-retry)",
+        help="retry queue name (default: the stage's RETRY_QUEUE_NAME, else $RETRY_QUEUE_NAME or spillway-retry)",
     )
     parser.add_argument(
         "--dead-letter-queue",
-        default=os.environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter",
-        help="dead-letter queue name (default: $DEAD_LETTER_QUEUE_NAME or spillway-dead-letter)",
+        help="dead-letter queue name (default: the stage's DEAD_LETTER_QUEUE_NAME, else $DEAD_LETTER_QUEUE_NAME "
+        "or spillway-dead-letter)",
     )
     parser.add_argument(
         "--drain-timeout",
         type=int,
-        default=60,
         metavar="SECONDS",
-        help="the drain function's timeout; the retry queue's visibility timeout is 6 x it (default: 60)",
+        help="the drain function's timeout; the retry queue's visibility timeout is 6 x it "
+        "(default: the stage's drain lambda_timeout, else 60)",
     )
     parser.add_argument(
         "--max-receive-count",
@@ -66,8 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_defaults(args: argparse.Namespace, project_dir: str = PROJECT_DIR) -> None:
+    """Fills what was not given: from the stage when there is one, else from the environment."""
+    if args.stage:
+        stage = load_stage(project_dir, args.stage)
+        args.retry_queue = args.retry_queue or stage.retry_queue_name
+        args.dead_letter_queue = args.dead_letter_queue or stage.dead_letter_queue_name
+        args.drain_timeout = args.drain_timeout or stage.drain.timeout_seconds
+    args.retry_queue = args.retry_queue or os.environ.get("RETRY_QUEUE_NAME") or "spillway-retry"
+    args.dead_letter_queue = (
+        args.dead_letter_queue or os.environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter"
+    )
+    args.drain_timeout = args.drain_timeout or 60
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        resolve_defaults(args)
+    except StageConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     import boto3
     from botocore.exceptions import BotoCoreError
 

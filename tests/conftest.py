@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,9 +26,12 @@ os.environ.update(
 for _endpoint_variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
     os.environ.pop(_endpoint_variable, None)
 
+from chalicelib import sqs_queues  # noqa: E402
+from chalicelib.circuit_breaker import reset_breakers  # noqa: E402
 from chalicelib.redis_clients import reset_redis_clients  # noqa: E402
 from chalicelib.runtime import reset_runtime  # noqa: E402
 from chalicelib.sqs_queues import reset_sqs  # noqa: E402
+from chalicelib.structured_log import get_logger  # noqa: E402
 
 RETRY_QUEUE = "spillway-retry"
 DEAD_LETTER_QUEUE = "spillway-dead-letter"
@@ -59,10 +64,12 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_runtime()
     reset_redis_clients()
     reset_sqs()
+    reset_breakers()
     yield
     reset_runtime()
     reset_redis_clients()
     reset_sqs()
+    reset_breakers()
 
 
 def webhook_settings(redis_server: RedisServer, **overrides: Any) -> dict[str, Any]:
@@ -141,6 +148,48 @@ def moto_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         reset_runtime()
         yield server
         server.reset()
+
+
+@pytest.fixture
+def relay_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[Any]]:
+    """The relay's JSON log lines written since the last call, as Lambda's stdout would get them.
+
+    The logger's StreamHandler keeps the sys.stdout of its first use (the real stdout, or a
+    capture that may be closed by now), so for this test it writes to a buffer instead:
+    same handler, same formatter. pytest's own LogCaptureHandlers (subclasses) are left alone.
+    """
+    stdout_handlers = [handler for handler in get_logger().handlers if type(handler) is logging.StreamHandler]
+    assert len(stdout_handlers) == 1, get_logger().handlers
+    buffer = io.StringIO()
+    monkeypatch.setattr(stdout_handlers[0], "stream", buffer)
+
+    def lines() -> list[Any]:
+        written = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return [json.loads(line) for line in written.splitlines()]
+
+    return lines
+
+
+class SentMessages:
+    """Records every SendMessage the relay's own SQS client makes (botocore's event hooks)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def record(self, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append(dict(params))
+
+    def to(self, queue_name: str) -> list[dict[str, Any]]:
+        return [call for call in self.calls if call["QueueUrl"].endswith("/" + queue_name)]
+
+
+@pytest.fixture
+def sent(sqs: Any) -> SentMessages:
+    recorder = SentMessages()
+    sqs_queues.get_sqs().meta.events.register("provide-client-params.sqs.SendMessage", recorder.record)
+    return recorder
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from chalicelib import sqs_queues
+from chalicelib.circuit_breaker import reset_breakers
 from chalicelib.drain import DrainOutcome, DrainRecord, drain_batch
 from chalicelib.drain_handler import BatchIncomplete, handle_drain_batch
 from chalicelib.envelope import utc_timestamp
@@ -24,6 +24,7 @@ from tests.conftest import (
     DEAD_LETTER_QUEUE,
     RETRY_QUEUE,
     STREAM,
+    SentMessages,
     WriteConfig,
     drain_messages,
     stream_events,
@@ -34,24 +35,14 @@ from tests.queue_events import body_of, make_envelope, make_queue_message, sqs_e
 SEED_POLICY = RetryPolicy(enabled=True, max_attempts=5, initial_delay=1.0, max_delay=10.0, backoff_multiplier=2.0)
 
 
-class SentMessages:
-    """Records every SendMessage the relay's own SQS client makes (botocore's event hooks)."""
+class SimulatedClock:
+    """The drain's `now` and the circuit breaker's clock, moved together by the test."""
 
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
+    def __init__(self, now: datetime):
+        self.now = now
 
-    def record(self, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append(dict(params))
-
-    def to(self, queue_name: str) -> list[dict[str, Any]]:
-        return [call for call in self.calls if call["QueueUrl"].endswith("/" + queue_name)]
-
-
-@pytest.fixture
-def sent(sqs: Any) -> SentMessages:
-    recorder = SentMessages()
-    sqs_queues.get_sqs().meta.events.register("provide-client-params.sqs.SendMessage", recorder.record)
-    return recorder
+    def __call__(self) -> float:
+        return self.now.timestamp()
 
 
 def record_of(body: str) -> DrainRecord:
@@ -357,6 +348,8 @@ def test_thirty_second_outage_with_seed_settings_ends_with_every_event_delivered
     pending = {envelope["id"]: (start, body_of(make_queue_message(envelope))) for envelope in envelopes}
     redis_server.stop()
     redis_back_at = start + timedelta(seconds=30)
+    clock = SimulatedClock(start)
+    reset_breakers(clock=clock)
     dead = 0
     # when each message comes round at its scheduled time (bounded rounds)
     for _ in range(15 * 20):
@@ -366,6 +359,7 @@ def test_thirty_second_outage_with_seed_settings_ends_with_every_event_delivered
         if due >= redis_back_at and not redis_server.running:
             redis_server.start()
         calls_before = len(sent.calls)
+        clock.now = due
         outcome = drain_batch([record_of(body)], now=due).outcomes
         [result] = outcome.values()
         del pending[event_id]

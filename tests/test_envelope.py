@@ -48,6 +48,7 @@ def test_envelope_carries_everything_a_consumer_reads() -> None:
         "content_type": "application/json",
         "headers": headers,
         "payload": {"ref": "main", "n": 1},
+        "verified_by": None,
     }
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +16,6 @@ from redis.client import PubSub
 
 from chalicelib.door import receive
 from chalicelib.sqs_queues import reset_sqs
-from chalicelib.structured_log import get_logger
 from devstack.ports import free_port
 from devstack.redis_server import RedisServer
 from tests.conftest import CHANNEL, RETRY_QUEUE, STREAM, WriteConfig, drain_messages, stream_events, webhook_settings
@@ -83,28 +80,6 @@ def subscriber(redis_db: redis.Redis) -> Iterator[PubSub]:
     pubsub.close()
 
 
-@pytest.fixture
-def relay_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[Any]]:
-    """The relay's JSON log lines written since the last call, as Lambda's stdout would get them.
-
-    The logger's StreamHandler keeps the sys.stdout of its first use (the real stdout, or a
-    capture that may be closed by now), so for this test it writes to a buffer instead:
-    same handler, same formatter. pytest's own LogCaptureHandlers (subclasses) are left alone.
-    """
-    stdout_handlers = [handler for handler in get_logger().handlers if type(handler) is logging.StreamHandler]
-    assert len(stdout_handlers) == 1, get_logger().handlers
-    buffer = io.StringIO()
-    monkeypatch.setattr(stdout_handlers[0], "stream", buffer)
-
-    def lines() -> list[Any]:
-        written = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return [json.loads(line) for line in written.splitlines()]
-
-    return lines
-
-
 # --- delivered ---------------------------------------------------------------------------
 
 
@@ -145,6 +120,7 @@ def test_delivered_event_answers_200_and_reaches_stream_and_channel(
             "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
         },
         "payload": payload,
+        "verified_by": None,
     }
     # and the channel's subscriber got the same envelope
     assert next_channel_message(subscriber) == streamed
@@ -282,6 +258,7 @@ def test_redis_down_queues_event_and_answers_202(
             "x-shopify-topic": "orders",
         },
         "payload": {"order": 1001},
+        "verified_by": None,
     }
     # and no redrive has happened yet
     redrive = message["redrive"]

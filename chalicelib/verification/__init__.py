@@ -1,0 +1,1 @@
+"""Checking that a request comes from its sender: one module per signature scheme."""
