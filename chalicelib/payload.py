@@ -51,7 +51,9 @@ def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise RejectedRequest(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
-    if isinstance(document, (dict, list)) and json_depth_exceeds(document, max_depth):
+    # Depth cannot pass the number of opening brackets: most bodies skip the walk.
+    could_be_too_deep = raw.count(b"[") + raw.count(b"{") > max_depth
+    if could_be_too_deep and isinstance(document, (dict, list)) and json_depth_exceeds(document, max_depth):
         raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels")
     return document
 
