@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from chalicelib.answers import Answer, error_answer, unavailable_answer
 from chalicelib.door_checks import check_content_type, check_source_ip, verify_sender
-from chalicelib.envelope import build_envelope, encode_envelope
+from chalicelib.envelope import Envelope, build_envelope, encode_envelope
 from chalicelib.errors import ConfigError, DeliveryError, QueueUnavailable, RejectedRequest
 from chalicelib.inline_delivery import deliver_inline
 from chalicelib.runtime import get_relay_config, get_settings
@@ -44,16 +44,39 @@ def _check_fits_queue(encoded_envelope: str) -> None:
         raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
 
 
-def _accept(
+def _check_request(
     webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None
-) -> tuple[Answer, dict[str, object]]:
+) -> str | None:
+    """Everything decided before the body is parsed; returns the provider that verified it."""
     check_source_ip(webhook.door, source_ip)
     if len(raw_body) > webhook.max_body_bytes:
         raise RejectedRequest(413, "payload_too_large", f"body is over {webhook.max_body_bytes} bytes")
     check_content_type(webhook.door, headers.get("content-type"))
     if not raw_body:
         raise RejectedRequest(400, "empty_body", "the request has no body")
-    verified_by = verify_sender(webhook.door, raw_body, headers, time.time())
+    return verify_sender(webhook.door, raw_body, headers, time.time())
+
+
+def _spill(
+    webhook: WebhookConfig, envelope: Envelope, inline_error: DeliveryError, fields: dict[str, object]
+) -> Answer:
+    fields["inline_error"] = str(inline_error)
+    if not webhook.retry.enabled:
+        fields.update(outcome="refused", path="inline")
+        return unavailable_answer("Redis is unavailable and retries are off for this webhook", _retry_after_seconds())
+    try:
+        spill_to_retry_queue(envelope, str(inline_error))
+    except QueueUnavailable as queue_error:
+        fields.update(outcome="unavailable", path="none", queue_error=str(queue_error))
+        return unavailable_answer("neither Redis nor the retry queue could take the event", _retry_after_seconds())
+    fields.update(outcome="queued", path="queue")
+    return Answer(202, {"status": "queued", "event_id": envelope["id"]})
+
+
+def _accept(
+    webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None
+) -> tuple[Answer, dict[str, object]]:
+    verified_by = _check_request(webhook, raw_body, headers, source_ip)
     envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC), verified_by)
     encoded = encode_envelope(envelope)
     _check_fits_queue(encoded)
@@ -61,21 +84,7 @@ def _accept(
     try:
         outcome = deliver_inline(envelope, webhook.redis, webhook.inline, encoded)
     except DeliveryError as inline_error:
-        fields["inline_error"] = str(inline_error)
-        if not webhook.retry.enabled:
-            fields.update(outcome="refused", path="inline")
-            return unavailable_answer(
-                "Redis is unavailable and retries are off for this webhook", _retry_after_seconds()
-            ), fields
-        try:
-            spill_to_retry_queue(envelope, str(inline_error))
-        except QueueUnavailable as queue_error:
-            fields.update(outcome="unavailable", path="none", queue_error=str(queue_error))
-            return unavailable_answer(
-                "neither Redis nor the retry queue could take the event", _retry_after_seconds()
-            ), fields
-        fields.update(outcome="queued", path="queue")
-        return Answer(202, {"status": "queued", "event_id": envelope["id"]}), fields
+        return _spill(webhook, envelope, inline_error, fields), fields
     fields.update(outcome=outcome.value, path="inline")
     return Answer(200, {"status": outcome.value, "event_id": envelope["id"]}), fields
 
