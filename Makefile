@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # The .chalice/config.json stage that bootstrap, package and deploy act on.
 STAGE ?= dev
 
-.PHONY: help venv test test-fast lint format typecheck run outage bootstrap package deploy dlq bench-local clean
+.PHONY: help venv test test-fast lint format typecheck run outage chaos bootstrap package deploy dlq bench bench-local clean
 
 help:
 	@echo "make run        the whole local stack: HTTP on 127.0.0.1:8000, Redis, SQS, the drain"
@@ -15,10 +15,12 @@ help:
 	@echo "make test-fast  every test but the end-to-end ones (marked e2e)"
 	@echo "make lint       ruff and mypy"
 	@echo "make outage     the seed's Redis-outage drill against a stack of its own"
+	@echo "make chaos      10,000 webhooks under seeded faults, every event reconciled (ARGS=\"--seed 7 --json\")"
 	@echo "make bootstrap  create or update the stage's retry queue and dead-letter queue (STAGE=dev)"
 	@echo "make package    CloudFormation template + deployment.zip in build/\$$STAGE (queues, mapping, IAM)"
 	@echo "make deploy     bootstrap the queues, then chalice deploy the stage with webhooks.json"
 	@echo "make dlq ARGS=list   the dead-letter tool (list, show, replay, purge)"
+	@echo "make bench      the benchmark suite of issue 7, one table of ratios (ARGS=--quick: about 1 minute)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +64,12 @@ run: $(STAMP)
 
 outage: $(STAMP)
 	$(BIN)/python scripts/outage.py $(ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/suite.py $(ARGS)
 
 bench-local: $(STAMP)
 	$(BIN)/python bench/local_server.py $(ARGS)

