@@ -1,0 +1,101 @@
+"""`make bench`: every benchmark of issue 7, each in a child process of its own, in one table.
+
+Usage: python bench/suite.py [--quick] [--only B1,B4] [--json-out rows.json]
+Each row gives the figure measured, its baseline measured in the same run, their ratio, the
+target and whether it is met. A benchmark that fails or overruns its time limit gives FAILED
+rows and the suite goes on. Every module also runs alone: python bench/b1_handler_cost.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.processes import ChildFailed, bench_command, run_measured
+from bench.results import FAILED, Row, exit_cleanly_on_sigterm, failed_row, read_rows, table_lines, write_rows
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    script: str
+    row_ids: tuple[str, ...]
+    figure: str
+    time_limit_seconds: float
+
+
+BENCHMARKS = (
+    Benchmark("b1_handler_cost.py", ("B1", "B6a"), "handler cost vs redis-py loop; RSS", 240),
+    Benchmark("b2_round_trips.py", ("B2",), "Redis round trips per event", 120),
+    Benchmark("b3_outage_latency.py", ("B3a", "B3b"), "answers while Redis is stopped or hung", 240),
+    Benchmark("b4_drain_rate.py", ("B4", "B6b"), "drain rate vs raw SQS; RSS", 600),
+    Benchmark("b5_cold_start.py", ("B5",), "cold start vs hello-world", 240),
+    Benchmark("b7_package_size.py", ("B7",), "deployment zip size", 240),
+    Benchmark("b8_local_servers.py", ("B8a", "B8b", "B8c"), "local server vs chalice local and FastAPI", 300),
+)
+
+
+def run_benchmark(benchmark: Benchmark, quick: bool, folder: str) -> list[Row]:
+    rows_path = os.path.join(folder, benchmark.script.replace(".py", ".json"))
+    log_path = os.path.join(folder, benchmark.script.replace(".py", ".log"))
+    arguments = ["--json-out", rows_path, *(["--quick"] if quick else [])]
+    try:
+        run_measured(bench_command(benchmark.script, *arguments), os.environ, benchmark.time_limit_seconds, log_path)
+        return read_rows(rows_path)
+    except (ChildFailed, OSError, ValueError) as exc:
+        with open(log_path, encoding="utf-8", errors="replace") as file:
+            tail = file.read()[-2000:]
+        if tail:
+            print(tail, file=sys.stderr)
+        return [failed_row(row_id, benchmark.figure, str(exc)) for row_id in benchmark.row_ids]
+
+
+def header(quick: bool) -> str:
+    return (
+        f"Spillway benchmarks ({'quick' if quick else 'full'} run), {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, events and seconds (about 1 minute)")
+    parser.add_argument("--only", help="comma-separated row ids or prefixes, e.g. B1,B3 (default: all)")
+    parser.add_argument("--json-out", help="also write every row here as JSON")
+    arguments = parser.parse_args()
+    exit_cleanly_on_sigterm()
+    wanted = [name.strip().upper() for name in arguments.only.split(",")] if arguments.only else None
+    selected = [
+        benchmark
+        for benchmark in BENCHMARKS
+        if wanted is None or any(row_id.startswith(prefix) for row_id in benchmark.row_ids for prefix in wanted)
+    ]
+    started = time.monotonic()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="spillway-bench-suite-") as folder:
+        for benchmark in selected:
+            benchmark_started = time.monotonic()
+            print(f"{benchmark.script}: {benchmark.figure} ...", end="", flush=True)
+            rows += run_benchmark(benchmark, arguments.quick, folder)
+            print(f" {time.monotonic() - benchmark_started:.0f} s", flush=True)
+    rows.sort(key=lambda row: row.id)
+    if arguments.json_out:
+        write_rows(arguments.json_out, rows)
+    print()
+    print(header(arguments.quick))
+    print()
+    print("\n".join(table_lines(rows)))
+    met = sum(row.met is True for row in rows)
+    with_target = sum(row.met is not None for row in rows)
+    print(f"\n{met} of {with_target} targets met; {time.monotonic() - started:.0f} s in all")
+    return 1 if any(row.note.startswith(FAILED) for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
