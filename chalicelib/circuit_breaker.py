@@ -31,6 +31,7 @@ class CircuitBreaker:
     consecutive_failures: int = 0
     opened_at: float | None = None
     probe_started_at: float | None = None
+    last_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -57,8 +58,9 @@ class CircuitBreaker:
             self.opened_at = None
             self.probe_started_at = None
 
-    def record_failure(self) -> None:
+    def record_failure(self, error: str = "") -> None:
         with self._lock:
+            self.last_error = error
             self.consecutive_failures += 1
             self.probe_started_at = None
             if self.opened_at is not None or self.consecutive_failures >= self.failure_threshold:
@@ -66,8 +68,8 @@ class CircuitBreaker:
 
     def open_error(self) -> CircuitOpen:
         return CircuitOpen(
-            f"circuit open: Redis failed {self.consecutive_failures} times in a row; "
-            f"next try within {self.reset_seconds:g} s"
+            f"circuit open: Redis failed {self.consecutive_failures} times in a row, last with "
+            f"{self.last_error or 'an unknown error'}; next try within {self.reset_seconds:g} s"
         )
 
 
@@ -108,8 +110,8 @@ def deliver_through_breaker(
         raise breaker.open_error()
     try:
         outcome = deliver(envelope, target, budget, encoded, redrives)
-    except DestinationUnavailable:
-        breaker.record_failure()
+    except DestinationUnavailable as exc:
+        breaker.record_failure(str(exc))
         raise
     except DeliveryRefused:
         breaker.record_success()

@@ -131,7 +131,7 @@ def _inline_budget(block: FieldBlock) -> InlineBudget:
         budget_seconds=block.number("budget_seconds", 1.5, minimum=0.01, maximum=10.0),
         socket_timeout=block.number("socket_timeout", 0.5, minimum=0.01, maximum=10.0),
         connect_timeout=block.number("connect_timeout", 0.25, minimum=0.01, maximum=10.0),
-        breaker_failures=block.integer("breaker_failures", 3, minimum=1, maximum=1_000),
+        breaker_failures=block.integer("breaker_failures", 2, minimum=1, maximum=1_000),
         breaker_reset_seconds=block.number("breaker_reset_seconds", 5.0, minimum=0.01, maximum=3_600.0),
     )
     if budget.socket_timeout > budget.budget_seconds:

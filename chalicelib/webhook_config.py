@@ -58,8 +58,10 @@ class InlineBudget:
     budget_seconds: float = 1.5
     socket_timeout: float = 0.5
     connect_timeout: float = 0.25
-    # Consecutive connection failures that open the circuit, and how long it stays open.
-    breaker_failures: int = 3
+    # Consecutive connection failures that open the circuit, and how long it stays open. Two:
+    # a hung Redis gets two tries per request inside the default budget, so the first request
+    # that finds it hung opens the circuit for everyone after it.
+    breaker_failures: int = 2
     breaker_reset_seconds: float = 5.0
 
 
