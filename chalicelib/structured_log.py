@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,4 +72,15 @@ def log_event(
         fields = {**fields, **embedded_metrics(metrics, "webhook_id")}
     elif not logger.isEnabledFor(level):
         return
-    logger.handle(logger.makeRecord(logger.name, level, "(spillway)", 0, message, (), None, extra={"fields": fields}))
+    line = {"level": logging.getLevelName(level), "logger": LOGGER_NAME, "message": message, **fields}
+    _write_line(logger, json.dumps(line, default=str, ensure_ascii=False))
+
+
+def _write_line(logger: logging.Logger, text: str) -> None:
+    # Straight to the relay's own stream handlers: a LogRecord, its formatter and the logging
+    # machinery cost ~15% of a webhook's handling (bench B1) for a line that is already JSON.
+    for handler in logger.handlers:
+        if type(handler) is logging.StreamHandler:
+            with handler.lock or contextlib.nullcontext():
+                handler.stream.write(text + "\n")
+                handler.flush()
