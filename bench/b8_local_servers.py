@@ -19,7 +19,7 @@ from contextlib import ExitStack
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.http_load import LoadResult, run_load
-from bench.local_server import BIN, kilobyte_json, serving
+from bench.local_server import BIN, kilobyte_json, server_environ, serving
 from bench.results import Row, Target, benchmark_main, figure_row
 from devstack.ports import free_port
 from devstack.redis_server import RedisServer
@@ -108,17 +108,7 @@ def run(arguments: argparse.Namespace) -> list[Row]:
     rounds = arguments.rounds or (2 if arguments.quick else 3)
     seconds = arguments.seconds or (2.0 if arguments.quick else 4.0)
     with RedisServer() as redis_server:
-        environ = {
-            **os.environ,
-            "REDIS_HOST": redis_server.host,
-            "REDIS_PORT": str(redis_server.port),
-            "LOG_LEVEL": "WARNING",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        environ.pop("WEBHOOKS_CONFIG", None)
-        results = measure_side_by_side(environ, rounds, seconds, arguments.connections)
+        results = measure_side_by_side(server_environ(redis_server), rounds, seconds, arguments.connections)
     ours, stock, fastapi = results[SPILLWAY], results[STOCK], results[FASTAPI]
     load = (
         f"{arguments.connections} keep-alive connections, 1 KB JSON, median of {rounds} rounds x {seconds:g} s "

@@ -57,21 +57,29 @@ def measure(command: list[str], port: int, environ: dict[str, str], connections:
         return run_load("127.0.0.1", port, "/webhook/redis_test", body, connections=connections, seconds=seconds)
 
 
+def server_environ(redis_server: RedisServer) -> dict[str, str]:
+    """What a served app needs: the shipped webhooks.json aimed at this Redis, placeholder AWS
+    credentials (the load never spills), and no per-request log noise beyond the metrics."""
+    environ = {
+        **os.environ,
+        "REDIS_HOST": redis_server.host,
+        "REDIS_PORT": str(redis_server.port),
+        "LOG_LEVEL": "WARNING",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    environ.pop("WEBHOOKS_CONFIG", None)
+    return environ
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="load per server (default 10)")
     parser.add_argument("--connections", type=int, default=16)
     arguments = parser.parse_args()
     with RedisServer() as redis_server:
-        environ = {
-            **os.environ,
-            "REDIS_HOST": redis_server.host,
-            "REDIS_PORT": str(redis_server.port),
-            "LOG_LEVEL": "WARNING",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        environ = server_environ(redis_server)
         stock_port, ours_port = free_port(), free_port()
         stock = measure(
             [os.path.join(BIN, "chalice"), "local", "--no-autoreload", "--stage", "local", "--port", str(stock_port)],
