@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from devstack.moto_clock import use_fast_clock
 from devstack.moto_sqs import MotoSqsServer
+from devstack.stop_signals import StopSignals
 
 
 def main() -> int:
@@ -23,20 +21,13 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args()
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_signals = StopSignals()
     use_fast_clock()
     server = MotoSqsServer(port=arguments.port, host=arguments.host)
     server.start()
     print(f"moto SQS server on {server.url}", flush=True)
     try:
-        while not stopping.wait(timeout=1.0):
-            pass
+        stop_signals.wait()
     finally:
         server.stop()
     return 0

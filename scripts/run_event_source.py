@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from devstack.local_http import load_stage_config
 from devstack.sqs_event_source import DEFAULT_POLL_WAIT_SECONDS, SqsEventSource
 from devstack.stack import LOCAL_DRAIN_TIMEOUT_SECONDS
+from devstack.stop_signals import StopSignals
 
 
 def main() -> int:
@@ -35,13 +33,7 @@ def main() -> int:
     parser.add_argument("--poll-wait-seconds", type=int, default=DEFAULT_POLL_WAIT_SECONDS)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_signals = StopSignals()
     config = load_stage_config(".", arguments.stage)
     for name, value in config.environment_variables.items():
         os.environ.setdefault(name, value)
@@ -57,9 +49,7 @@ def main() -> int:
     source.start()
     print(f"event source running: {', '.join(s.name for s in source.subscriptions)}", flush=True)
     try:
-        # A bounded wait in a loop, so the signal handler's event is seen promptly.
-        while not stopping.wait(timeout=1.0):
-            pass
+        stop_signals.wait()
     finally:
         source.stop()
     return 0

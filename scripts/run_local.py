@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from devstack.stack import LocalStack, StackError, StackOptions
+from devstack.stop_signals import StopSignals
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_signals = StopSignals()
     stack = LocalStack(StackOptions.from_environ(os.environ))
     try:
         summary = stack.start()
@@ -35,9 +27,7 @@ def main() -> int:
         return 1
     print(summary.describe(), flush=True)
     try:
-        # A bounded wait in a loop, so the signal handler's event is seen promptly.
-        while not stopping.wait(timeout=1.0):
-            pass
+        stop_signals.wait()
     finally:
         print("stopping the local stack...", flush=True)
         stack.stop()
