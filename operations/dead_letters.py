@@ -16,445 +16,36 @@ included. The visibility timeout is only the fallback if this process dies.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO, TypeVar, cast
+from typing import Any, TextIO
 
-from chalicelib.envelope import Envelope, utc_timestamp
-from chalicelib.errors import SpillwayError
-from chalicelib.queue_message import ENVELOPE_FIELDS, encode_queue_message, new_queue_message
+from chalicelib.envelope import utc_timestamp
+from chalicelib.queue_message import encode_queue_message, new_queue_message
+from operations.dead_letter_messages import (
+    DeadLetterMessage,
+    DeadLetterToolError,
+    PurgeReport,
+    ReplayReport,
+    Scan,
+    ScanLimits,
+    Selection,
+)
+from operations.dead_letter_queue import (
+    DeadLetterQueue,
+    find_queue_url,
+    sqs_call,
+)
+from operations.dead_letter_report import (
+    format_table,
+    json_row,
+    pretty_document,
+)
 
-REASON_MAX_RECEIVE_COUNT = "max_receive_count"
-REASON_UNREADABLE = "unreadable"
-SQS_BATCH_LIMIT = 10  # ReceiveMessage, ChangeMessageVisibilityBatch and DeleteMessageBatch take at most 10
-LAST_ERROR_WIDTH = 60
 PURGE_PREVIEW_ROWS = 20
-
-T = TypeVar("T")
-StopReason = Literal["empty", "limit", "time", "scanned"]
-
-
-class DeadLetterToolError(SpillwayError):
-    """A queue is missing or SQS refused a call; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class ScanLimits:
-    """How a command reads the DLQ. Every round of receives is bounded by count and by time."""
-
-    # Long polling asks every SQS server, so an empty answer means the queue has nothing visible
-    # (short polling samples a subset and can answer empty while messages wait).
-    wait_seconds: int = 1
-    # list and show: long enough not to meet the same message twice in one pass, short enough
-    # that a crashed listing does not hide the queue for long.
-    list_visibility_seconds: int = 30
-    # replay and purge hold what they will act on across a confirmation prompt and the sends.
-    hold_visibility_seconds: int = 300
-    max_seconds: float = 30.0
-    max_scanned: int = 10_000
-
-
-@dataclass(frozen=True)
-class DeadLetterMessage:
-    """One DLQ message as the tool understands it, whichever kind it is."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    document: dict[str, Any] | None
-    reason: str
-    detail: str
-    webhook_id: str | None
-    event_id: str | None
-    attempts: int | None
-    last_error: str
-    envelope: Envelope | None
-    received_at: datetime | None  # when the door took the event
-    sent_at: datetime | None  # when this message was sent to its queue (SQS SentTimestamp)
-
-    @property
-    def replayable(self) -> bool:
-        return self.envelope is not None
-
-    def age_seconds(self, now: datetime) -> float | None:
-        start = self.received_at or self.sent_at
-        return None if start is None else max(0.0, (now - start).total_seconds())
-
-    def summary(self) -> str:
-        if self.event_id is None:
-            return f"message {self.message_id} ({self.reason})"
-        return f"event {self.event_id} (webhook {self.webhook_id}, {self.reason}, message {self.message_id})"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which messages a command acts on; no webhook and no ids selects everything."""
-
-    webhook_id: str | None = None
-    ids: frozenset[str] = frozenset()
-
-    def matches(self, message: DeadLetterMessage) -> bool:
-        if self.webhook_id is not None and message.webhook_id != self.webhook_id:
-            return False
-        return not self.ids or message.message_id in self.ids or message.event_id in self.ids
-
-    def missing(self, found: Iterable[DeadLetterMessage]) -> list[str]:
-        seen = {identifier for message in found for identifier in (message.message_id, message.event_id)}
-        return sorted(self.ids - seen)
-
-    def describe(self) -> str:
-        if self.webhook_id is not None:
-            return f"webhook {self.webhook_id}"
-        if self.ids:
-            return f"{len(self.ids)} id(s)"
-        return "every message"
-
-
-@dataclass(frozen=True)
-class Scan:
-    matched: list[DeadLetterMessage]
-    others: list[DeadLetterMessage]
-    stopped_by: StopReason
-
-    @property
-    def held(self) -> list[DeadLetterMessage]:
-        return self.matched + self.others
-
-    def stop_note(self) -> str | None:
-        """Why the scan may not have seen the whole queue, or None when it did."""
-        if self.stopped_by == "empty":
-            return None
-        why = {"limit": "limit reached", "time": "time limit reached", "scanned": "scan limit reached"}
-        return f"stopped after reading {len(self.held)} message(s) ({why[self.stopped_by]}): more may remain"
-
-
-@dataclass(frozen=True)
-class ReplayReport:
-    replayed: list[str]
-    skipped: list[str]
-    failed: list[str]
-    not_found: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.not_found
-
-
-@dataclass(frozen=True)
-class PurgeReport:
-    aborted: bool  # the operator did not confirm
-    deleted: list[str]
-    failed: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.aborted and not self.failed
-
-
-# --- reading a message -------------------------------------------------------------------
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _whole_number(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _from_epoch_milliseconds(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def replayable_envelope(value: Any) -> Envelope | None:
-    """The envelope when it is complete enough for the drain to accept (its decode's rules)."""
-    if not isinstance(value, dict) or any(field not in value for field in ENVELOPE_FIELDS):
-        return None
-    if not isinstance(value["id"], str) or not isinstance(value["webhook_id"], str):
-        return None
-    return cast(Envelope, value)
-
-
-def read_message(sqs_message: Mapping[str, Any]) -> DeadLetterMessage:
-    """Classifies one ReceiveMessage entry; never raises on a strange body."""
-    body = str(sqs_message.get("Body", ""))
-    unreadable = DeadLetterMessage(
-        message_id=str(sqs_message["MessageId"]),
-        receipt_handle=str(sqs_message["ReceiptHandle"]),
-        body=body,
-        document=None,
-        reason=REASON_UNREADABLE,
-        detail="body is not JSON",
-        webhook_id=None,
-        event_id=None,
-        attempts=None,
-        last_error="",
-        envelope=None,
-        received_at=None,
-        sent_at=_from_epoch_milliseconds(sqs_message.get("Attributes", {}).get("SentTimestamp")),
-    )
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return unreadable
-    if not isinstance(document, dict):
-        return dataclasses.replace(unreadable, detail="body is not a JSON object")
-    raw_envelope = document.get("envelope")
-    envelope = replayable_envelope(raw_envelope)
-    block = document.get("dead_letter")
-    info: dict[str, Any] = block if isinstance(block, dict) else {}
-    if isinstance(block, dict):
-        reason = _text(info.get("reason")) or "unknown"
-        detail = _text(info.get("detail")) or ""
-    elif envelope is not None:
-        reason, detail = REASON_MAX_RECEIVE_COUNT, "moved by SQS after maxReceiveCount receives"
-    else:
-        return dataclasses.replace(unreadable, document=document, detail="JSON, but not a Spillway message")
-    loose = raw_envelope if isinstance(raw_envelope, dict) else {}
-    state = document.get("redrive")
-    redrive: dict[str, Any] = state if isinstance(state, dict) else {}
-    return dataclasses.replace(
-        unreadable,
-        document=document,
-        reason=reason,
-        detail=detail,
-        webhook_id=_text(info.get("webhook_id")) or _text(loose.get("webhook_id")),
-        event_id=_text(info.get("event_id")) or _text(loose.get("id")),
-        attempts=_whole_number(info.get("attempts", redrive.get("attempts"))),
-        last_error=_text(info.get("last_error")) or _text(redrive.get("last_error")) or "",
-        envelope=envelope,
-        received_at=_parse_time(loose.get("received_at")),
-    )
-
-
-# --- the queue ---------------------------------------------------------------------------
-
-
-def _chunks(items: Sequence[T], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _call(what: str, operation: Callable[[], T]) -> T:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return operation()
-    except (BotoCoreError, ClientError) as exc:
-        raise DeadLetterToolError(f"{what}: {exc}") from exc
-
-
-def find_queue_url(client: Any, queue_name: str) -> str:
-    from botocore.exceptions import ClientError
-
-    try:
-        return str(client.get_queue_url(QueueName=queue_name)["QueueUrl"])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            raise DeadLetterToolError(
-                f"queue {queue_name!r} does not exist (create it with scripts/bootstrap_queues.py)"
-            ) from exc
-        raise DeadLetterToolError(f"get_queue_url({queue_name}): {exc}") from exc
-
-
-class DeadLetterQueue:
-    """The DLQ through an injected boto3 SQS client: scan, release, delete."""
-
-    def __init__(
-        self,
-        client: Any,
-        url: str,
-        name: str,
-        limits: ScanLimits = ScanLimits(),
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.client = client
-        self.url = url
-        self.name = name
-        self.limits = limits
-        self.clock = clock
-
-    def receive(self, visibility_seconds: int) -> list[DeadLetterMessage]:
-        response = _call(
-            "receive_message",
-            lambda: self.client.receive_message(
-                QueueUrl=self.url,
-                MaxNumberOfMessages=SQS_BATCH_LIMIT,
-                WaitTimeSeconds=self.limits.wait_seconds,
-                VisibilityTimeout=visibility_seconds,
-                MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
-            ),
-        )
-        return [read_message(entry) for entry in response.get("Messages", [])]
-
-    def scan(self, selection: Selection, max_matches: int, visibility_seconds: int) -> Scan:
-        """Receives until the queue answers nothing new, or a count or time bound is reached.
-
-        Every message received is held (invisible) until release() or delete().
-        """
-        deadline = self.clock() + self.limits.max_seconds
-        held: dict[str, DeadLetterMessage] = {}
-        matched = 0
-        stopped_by: StopReason = "scanned"
-        # Each round brings at least one new message or ends the loop, so this bound is never
-        # the one that stops it; the count and time checks below are.
-        for _ in range(self.limits.max_scanned + 1):
-            if matched >= max_matches:
-                stopped_by = "limit"
-                break
-            if len(held) >= self.limits.max_scanned:
-                stopped_by = "scanned"
-                break
-            if self.clock() >= deadline:
-                stopped_by = "time"
-                break
-            new = 0
-            for message in self.receive(visibility_seconds):
-                if message.message_id in held:
-                    # Seen already: its visibility ran out. Keep the newest receipt handle,
-                    # the only one SQS honours for delete and visibility changes.
-                    held[message.message_id] = dataclasses.replace(
-                        held[message.message_id], receipt_handle=message.receipt_handle
-                    )
-                    continue
-                held[message.message_id] = message
-                new += 1
-                if selection.matches(message):
-                    matched += 1
-            if new == 0:
-                stopped_by = "empty"
-                break
-        in_order = sorted(held.values(), key=lambda message: message.sent_at or datetime.max.replace(tzinfo=UTC))
-        selected = [message for message in in_order if selection.matches(message)][:max_matches]
-        chosen = {message.message_id for message in selected}
-        return Scan(selected, [message for message in in_order if message.message_id not in chosen], stopped_by)
-
-    def release(self, messages: Sequence[DeadLetterMessage]) -> None:
-        """Makes held messages visible again. A handle that expired meanwhile is already visible."""
-        for chunk in _chunks(messages):
-            entries = [
-                {"Id": str(index), "ReceiptHandle": message.receipt_handle, "VisibilityTimeout": 0}
-                for index, message in enumerate(chunk)
-            ]
-            _call(
-                "change_message_visibility_batch",
-                functools.partial(self.client.change_message_visibility_batch, QueueUrl=self.url, Entries=entries),
-            )
-
-    def delete(self, messages: Sequence[DeadLetterMessage]) -> list[str]:
-        """Deletes held messages; returns the message ids SQS did not delete."""
-        failed: list[str] = []
-        for chunk in _chunks(messages):
-            entries = [
-                {"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(chunk)
-            ]
-            response = _call(
-                "delete_message_batch",
-                functools.partial(self.client.delete_message_batch, QueueUrl=self.url, Entries=entries),
-            )
-            failed.extend(chunk[int(failure["Id"])].message_id for failure in response.get("Failed", []))
-        return failed
-
-    def delete_one(self, message: DeadLetterMessage) -> None:
-        _call(
-            "delete_message",
-            lambda: self.client.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle),
-        )
-
-
-# --- presentation ------------------------------------------------------------------------
-
-
-def format_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = int(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def _truncate(text: str, width: int) -> str:
-    text = " ".join(text.split())  # one line per row, whatever the error text holds
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def table_rows(messages: Sequence[DeadLetterMessage], now: datetime) -> list[list[str]]:
-    return [
-        [
-            message.message_id,
-            _truncate(message.event_id or "-", 40),
-            _truncate(message.webhook_id or "-", 24),
-            message.reason,
-            "-" if message.attempts is None else str(message.attempts),
-            format_age(message.age_seconds(now)),
-            _truncate(message.last_error or message.detail or "-", LAST_ERROR_WIDTH),
-        ]
-        for message in messages
-    ]
-
-
-TABLE_HEADER = ["MESSAGE ID", "EVENT ID", "WEBHOOK", "REASON", "ATTEMPTS", "AGE", "LAST ERROR"]
-
-
-def format_table(messages: Sequence[DeadLetterMessage], now: datetime) -> str:
-    rows = [TABLE_HEADER, *table_rows(messages, now)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
-
-
-def json_row(message: DeadLetterMessage, now: datetime) -> dict[str, Any]:
-    return {
-        "message_id": message.message_id,
-        "event_id": message.event_id,
-        "webhook_id": message.webhook_id,
-        "reason": message.reason,
-        "detail": message.detail,
-        "attempts": message.attempts,
-        "age_seconds": message.age_seconds(now),
-        "last_error": message.last_error,
-        "replayable": message.replayable,
-        "sent_at": utc_timestamp(message.sent_at) if message.sent_at else None,
-    }
-
-
-def pretty_document(message: DeadLetterMessage) -> str:
-    if message.document is None:
-        return message.body
-    return json.dumps(message.document, indent=2, ensure_ascii=False)
-
-
-# --- commands ----------------------------------------------------------------------------
 
 
 def list_dead_letters(
@@ -545,7 +136,7 @@ def _replay_one(dlq: DeadLetterQueue, retry_queue_url: str, message: DeadLetterM
     note = f"replayed from the dead-letter queue ({message.reason})"
     error = f"{note}: {message.last_error}" if message.last_error else note
     body = encode_queue_message(new_queue_message(envelope, utc_timestamp(now), error))
-    _call("send_message", lambda: dlq.client.send_message(QueueUrl=retry_queue_url, MessageBody=body))
+    sqs_call("send_message", lambda: dlq.client.send_message(QueueUrl=retry_queue_url, MessageBody=body))
     try:
         dlq.delete_one(message)
     except DeadLetterToolError as exc:
@@ -735,7 +326,7 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        sqs = client if client is not None else _call("client", lambda: default_client(args.region))
+        sqs = client if client is not None else sqs_call("client", lambda: default_client(args.region))
         dlq = DeadLetterQueue(sqs, find_queue_url(sqs, args.dead_letter_queue), args.dead_letter_queue, limits)
         return _run_command(args, dlq, ask, out, err)
     except DeadLetterToolError as exc:

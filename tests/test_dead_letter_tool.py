@@ -22,7 +22,8 @@ from chalicelib.envelope import Envelope, utc_timestamp
 from chalicelib.queue_message import decode_queue_message, encode_queue_message, new_queue_message
 from chalicelib.sqs_queues import reset_sqs
 from devstack.ports import free_port, wait_for_port
-from operations.dead_letters import ScanLimits, main
+from operations.dead_letter_messages import ScanLimits
+from operations.dead_letters import main
 from operations.queue_bootstrap import QueueUrls, bootstrap_queues
 from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, drain_messages, stream_events
 
