@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.errors import SpillwayError
 from chalicelib.runtime import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_NAME
+from operations.bytecode import add_bytecode, runtime_of_this_interpreter
 from operations.deploy_template import check_packaged_template, merge_template
 from operations.queue_bootstrap import QueueUrls, bootstrap_queues
 from operations.stage_config import StageSettings, load_stage
@@ -140,8 +141,20 @@ def package(project_dir: str, stage_name: str, output_dir: str, webhooks_config:
         run_chalice(project_dir, ["package", "--stage", stage_name, "--merge-template", merge_path, output_dir])
     template_path = os.path.join(output_dir, PACKAGED_TEMPLATE_NAME)
     with open(template_path, encoding="utf-8") as file:
-        check_packaged_template(json.load(file))
-    return PackageResult(output_dir, template_path, os.path.join(output_dir, "deployment.zip"), merge_path)
+        template = json.load(file)
+    check_packaged_template(template)
+    zip_path = os.path.join(output_dir, "deployment.zip")
+    if lambda_runtimes(template) == {runtime_of_this_interpreter()}:
+        add_bytecode(zip_path)
+    return PackageResult(output_dir, template_path, zip_path, merge_path)
+
+
+def lambda_runtimes(template: dict[str, Any]) -> set[str]:
+    return {
+        str(resource["Properties"]["Runtime"])
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::Serverless::Function" and "Runtime" in resource.get("Properties", {})
+    }
 
 
 def bootstrap_stage_queues(stage: StageSettings, sqs_client: Any) -> QueueUrls:

@@ -3,7 +3,9 @@ cfn-lint and creates every queue, mapping and permission the code uses."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -101,6 +103,29 @@ def test_package_ships_the_projects_webhooks_json_inside_chalicelib(packaged: Pa
     assert shipped == (packaged.project / "webhooks.json").read_bytes()
     # and the copy is gone from the project once Chalice has built the zip
     assert not (packaged.project / "chalicelib" / "webhooks.json").exists()
+
+
+def test_package_ships_unchecked_bytecode_for_spillway_so_lambda_need_not_compile_it(
+    packaged: Packaged, tmp_path: Path
+) -> None:
+    # given the zip as Lambda unpacks it
+    with zipfile.ZipFile(packaged.output / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path)
+    door_pyc = f"chalicelib/__pycache__/door.{sys.implementation.cache_tag}.pyc"
+    # then our modules carry hash-based bytecode that is used without checking the source
+    assert door_pyc in names
+    header = (tmp_path / door_pyc).read_bytes()[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01
+    # and redis-py stays source only (its bytecode would double the zip)
+    assert not any(name.startswith("redis/") and name.endswith(".pyc") for name in names)
+    # and Python runs that bytecode without reading the source: a broken source still imports
+    (tmp_path / "chalicelib" / "door.py").write_text("this is not Python")
+    probe = [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import chalicelib.door"]
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(probe, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def test_package_ships_the_schema_files_webhooks_json_names_at_the_same_relative_path(packaged: Packaged) -> None:
