@@ -60,17 +60,20 @@ def _is_transient(error: BaseException) -> bool:
     return False
 
 
+# One policy for every SQS call; tenacity keeps each call's state per thread, so it is shared.
+SQS_RETRYING = Retrying(
+    stop=stop_after_attempt(2),
+    wait=wait_exponential_jitter(multiplier=0.05, max=0.2, jitter=0.05),
+    retry=retry_if_exception(_is_transient),
+    reraise=True,
+)
+
+
 def _call(operation: Callable[[], Any], what: str) -> Any:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    retrying = Retrying(
-        stop=stop_after_attempt(2),
-        wait=wait_exponential_jitter(multiplier=0.05, max=0.2, jitter=0.05),
-        retry=retry_if_exception(_is_transient),
-        reraise=True,
-    )
     try:
-        return retrying(operation)
+        return SQS_RETRYING(operation)
     except (BotoCoreError, ClientError) as exc:
         raise QueueUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
