@@ -7,18 +7,17 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib.chalice_adapter import (
-    drain_records,
+from chalicelib.config.settings import validate_config_at_load
+from chalicelib.door.chalice_request import (
     request_body,
     request_headers,
     request_source_ip,
     to_response,
 )
-from chalicelib.door import receive
-from chalicelib.drain_handler import handle_drain_batch
-from chalicelib.health import health_answer
-from chalicelib.startup import validate_config_at_load
-from chalicelib.stats import stats_answer
+from chalicelib.door.receive import receive
+from chalicelib.queue.drain_handler import drain_records, handle_drain_batch
+from chalicelib.status.health import health_answer
+from chalicelib.status.stats import stats_answer
 
 app = Chalice(app_name="spillway")
 

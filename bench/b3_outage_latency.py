@@ -73,8 +73,8 @@ class OutageDriver:
     """Sends requests to the app and records each answer with what the breaker did."""
 
     def __init__(self, app: Any, sqs: SqsAdmin, queue_url: str) -> None:
-        from chalicelib.circuit_breaker import breaker_for
-        from chalicelib.runtime import get_relay_config
+        from chalicelib.config.settings import get_relay_config
+        from chalicelib.delivery.circuit_breaker import breaker_for
 
         webhook = get_relay_config().webhook(BENCH_WEBHOOK_ID)
         if webhook is None:
@@ -89,9 +89,10 @@ class OutageDriver:
         self.breaker_reset_seconds = webhook.inline.breaker_reset_seconds
 
     def run_phase(self, name: str, requests: int, expected_outcome: str) -> Phase:
-        from chalicelib.circuit_breaker import breaker_for, reset_breakers
+        from chalicelib.delivery.circuit_breaker import breaker_for
+        from chalicelib.process_state import reset_process_state
 
-        reset_breakers()
+        reset_process_state()
         # A new breaker per outage: the one the relay creates on its next delivery.
         self.breaker = breaker_for(self.webhook.redis.connection, self.webhook.inline)
         answers: list[Answer] = []

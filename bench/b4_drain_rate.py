@@ -54,9 +54,10 @@ WORKER_KINDS = ("raw", "drain")
 
 def queue_message_bodies(events: int) -> list[str]:
     """Queue messages as the spill writes them, each a distinct event of the bench webhook."""
-    from chalicelib.envelope import build_envelope, utc_timestamp
-    from chalicelib.queue_message import encode_queue_message, new_queue_message
-    from chalicelib.runtime import get_relay_config
+    from chalicelib.config.settings import get_relay_config
+    from chalicelib.door.envelope_builder import build_envelope
+    from chalicelib.envelope import utc_timestamp
+    from chalicelib.queue.message import encode_queue_message, new_queue_message
 
     webhook = get_relay_config().webhook(BENCH_WEBHOOK_ID)
     if webhook is None:
@@ -144,7 +145,7 @@ def drain_through_handler(events: int, deadline: float) -> dict[str, float]:
     def count_failures(result: BatchResult) -> None:
         failed[0] += len(result.failed)
 
-    from chalicelib.runtime import get_relay_config
+    from chalicelib.config.settings import get_relay_config
 
     webhook = get_relay_config().webhook(BENCH_WEBHOOK_ID)
     if webhook is None:

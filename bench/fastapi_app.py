@@ -11,7 +11,7 @@ import json
 
 from fastapi import FastAPI, Request, Response
 
-from chalicelib.door import receive
+from chalicelib.door.receive import receive
 
 app = FastAPI()
 

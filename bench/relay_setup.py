@@ -85,15 +85,9 @@ def bench_relay(sqs_endpoint: str | None = None) -> Iterator[BenchRelay]:
 
 def reset_relay_state() -> None:
     """Forget cached settings, configuration, clients and breakers: the next call reads os.environ."""
-    from chalicelib.circuit_breaker import reset_breakers
-    from chalicelib.redis_clients import reset_redis_clients
-    from chalicelib.runtime import reset_runtime
-    from chalicelib.sqs_queues import reset_sqs
+    from chalicelib.process_state import reset_process_state
 
-    reset_runtime()
-    reset_redis_clients()
-    reset_sqs()
-    reset_breakers()
+    reset_process_state()
 
 
 def load_app_in_process(relay: BenchRelay) -> Any:

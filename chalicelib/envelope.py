@@ -1,23 +1,13 @@
-"""The event envelope: what consumers read from Redis, whichever path it took."""
+"""The event envelope: what consumers read from Redis, whichever path it took. The door
+builds it (door/envelope_builder.py); the queue carries it; delivery publishes it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
-from chalicelib.event_ids import choose_event_id
-from chalicelib.payload import check_schema, parse_payload
-from chalicelib.webhook_config import WebhookConfig
-
-# Credentials and signatures never leave the door; transport noise is not the sender's.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
-SECRET_HEADER_WORDS = ("signature", "hmac", "token", "secret", "password", "auth")
-TRANSPORT_HEADERS = frozenset(
-    {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "accept-encoding", "via", "expect"}
-)
-TRANSPORT_HEADER_PREFIXES = ("x-forwarded-", "x-amzn-", "x-amz-", "cloudfront-")
+ENVELOPE_FIELDS = ("id", "webhook_id", "received_at", "data_type", "content_type", "headers", "payload")
 
 
 class Envelope(TypedDict):
@@ -33,43 +23,22 @@ class Envelope(TypedDict):
     verified_by: NotRequired[str | None]
 
 
-def is_forwarded_header(name: str) -> bool:
-    if name in SECRET_HEADERS or name in TRANSPORT_HEADERS:
-        return False
-    if name.startswith(TRANSPORT_HEADER_PREFIXES):
-        return False
-    return not any(word in name for word in SECRET_HEADER_WORDS)
+class MalformedEnvelope(ValueError):
+    """A document that claims to be an envelope and is not one."""
 
 
-def forwarded_headers(headers: Mapping[str, str], credential_header: str | None = None) -> dict[str, str]:
-    """credential_header: the one a webhook's `verify` reads, whatever its name."""
-    return {name: value for name, value in headers.items() if is_forwarded_header(name) and name != credential_header}
+def checked_envelope(document: Any) -> Envelope:
+    """The document as an Envelope, or MalformedEnvelope saying what is wrong: for what comes
+    back from a queue (the drain, the dead-letter tool), never for what the door builds."""
+    if not isinstance(document, dict) or any(field not in document for field in ENVELOPE_FIELDS):
+        raise MalformedEnvelope("no complete 'envelope'")
+    if not isinstance(document["id"], str) or not isinstance(document["webhook_id"], str):
+        raise MalformedEnvelope("envelope 'id' and 'webhook_id' must be strings")
+    return cast(Envelope, document)
 
 
 def utc_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def build_envelope(
-    webhook: WebhookConfig,
-    raw_body: bytes,
-    headers: Mapping[str, str],
-    now: datetime,
-    verified_by: str | None = None,
-) -> Envelope:
-    """Parses and checks the body for the webhook; headers must have lower-case names."""
-    payload = parse_payload(webhook.data_type, raw_body, webhook.door.max_json_depth)
-    check_schema(webhook.door.schema, payload)
-    return Envelope(
-        id=choose_event_id(webhook.door.event_id, headers, payload, raw_body),
-        webhook_id=webhook.webhook_id,
-        received_at=utc_timestamp(now),
-        data_type=webhook.data_type,
-        content_type=headers.get("content-type"),
-        headers=forwarded_headers(headers, webhook.door.verify.header if webhook.door.verify else None),
-        payload=payload,
-        verified_by=verified_by,
-    )
 
 
 def encode_envelope(envelope: Envelope) -> str:

@@ -200,13 +200,9 @@ class LocalStack:
 
     @staticmethod
     def _reset_relay() -> None:
-        from chalicelib.redis_clients import reset_redis_clients
-        from chalicelib.runtime import reset_runtime
-        from chalicelib.sqs_queues import reset_sqs
+        from chalicelib.process_state import reset_process_state
 
-        reset_runtime()
-        reset_redis_clients()
-        reset_sqs()
+        reset_process_state()
 
     # Lifecycle
 

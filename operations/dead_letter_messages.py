@@ -7,11 +7,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
-from chalicelib.envelope import Envelope
+from chalicelib.envelope import Envelope, MalformedEnvelope, checked_envelope
 from chalicelib.errors import SpillwayError
-from chalicelib.queue_message import ENVELOPE_FIELDS
 
 REASON_MAX_RECEIVE_COUNT = "max_receive_count"
 REASON_UNREADABLE = "unreadable"
@@ -168,11 +167,10 @@ def _from_epoch_milliseconds(value: Any) -> datetime | None:
 
 def replayable_envelope(value: Any) -> Envelope | None:
     """The envelope when it is complete enough for the drain to accept (its decode's rules)."""
-    if not isinstance(value, dict) or any(field not in value for field in ENVELOPE_FIELDS):
+    try:
+        return checked_envelope(value)
+    except MalformedEnvelope:
         return None
-    if not isinstance(value["id"], str) or not isinstance(value["webhook_id"], str):
-        return None
-    return cast(Envelope, value)
 
 
 def read_message(sqs_message: Mapping[str, Any]) -> DeadLetterMessage:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from chalicelib.envelope import utc_timestamp
-from chalicelib.queue_message import encode_queue_message, new_queue_message
+from chalicelib.queue.message import encode_queue_message, new_queue_message
 from operations.dead_letter_messages import (
     DeadLetterMessage,
     DeadLetterToolError,

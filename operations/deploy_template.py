@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.env_substitution import required_by_name
+from chalicelib.config.env_substitution import required_by_name
 from operations.queue_bootstrap import MAX_RETENTION_SECONDS, VISIBILITY_TIMEOUT_FACTOR, validate_settings
 from operations.stage_config import StageSettings
 

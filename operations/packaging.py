@@ -1,7 +1,7 @@
 """The steps of `make package` and `make deploy`, around Chalice's own command line.
 
 Only app.py, chalicelib/, vendor/ and requirements.txt reach Lambda, so webhooks.json is copied
-into chalicelib/ while Chalice builds the zip (chalicelib/runtime.py falls back to that copy when
+into chalicelib/ while Chalice builds the zip (chalicelib/config/settings.py falls back to that copy when
 the file beside app.py is absent, as it is on Lambda).
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.config.settings import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_NAME
 from chalicelib.errors import SpillwayError
-from chalicelib.runtime import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_NAME
 from operations.bytecode import add_bytecode, runtime_of_this_interpreter
 from operations.deploy_template import check_packaged_template, merge_template
 from operations.queue_bootstrap import QueueUrls, bootstrap_queues

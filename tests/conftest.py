@@ -26,11 +26,8 @@ os.environ.update(
 for _endpoint_variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
     os.environ.pop(_endpoint_variable, None)
 
-from chalicelib import sqs_queues  # noqa: E402
-from chalicelib.circuit_breaker import reset_breakers  # noqa: E402
-from chalicelib.redis_clients import reset_redis_clients  # noqa: E402
-from chalicelib.runtime import reset_runtime  # noqa: E402
-from chalicelib.sqs_queues import reset_sqs  # noqa: E402
+from chalicelib.process_state import reset_process_state  # noqa: E402
+from chalicelib.queue import sqs as sqs_queues  # noqa: E402
 from chalicelib.structured_log import get_logger  # noqa: E402
 
 RETRY_QUEUE = "spillway-retry"
@@ -61,15 +58,9 @@ def redis_db(redis_server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture(autouse=True)
 def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with no cached configuration, Redis client or SQS client."""
-    reset_runtime()
-    reset_redis_clients()
-    reset_sqs()
-    reset_breakers()
+    reset_process_state()
     yield
-    reset_runtime()
-    reset_redis_clients()
-    reset_sqs()
-    reset_breakers()
+    reset_process_state()
 
 
 def webhook_settings(redis_server: RedisServer, **overrides: Any) -> dict[str, Any]:
@@ -101,7 +92,7 @@ def write_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> WriteConfig:
         path = tmp_path / "webhooks.json"
         path.write_text(json.dumps(document))
         monkeypatch.setenv("WEBHOOKS_CONFIG", str(path))
-        reset_runtime()
+        reset_process_state()
         return str(path)
 
     return write
@@ -130,9 +121,9 @@ def sqs() -> Iterator[Any]:
         client = boto3.client("sqs", region_name="us-east-1")
         client.create_queue(QueueName=DEAD_LETTER_QUEUE)
         client.create_queue(QueueName=RETRY_QUEUE)
-        reset_sqs()
+        reset_process_state()
         yield client
-        reset_sqs()
+        reset_process_state()
 
 
 @pytest.fixture
@@ -144,8 +135,7 @@ def moto_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with MotoSqsServer(port=0) as server:
         server.reset()
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        reset_sqs()
-        reset_runtime()
+        reset_process_state()
         yield server
         server.reset()
 
@@ -186,9 +176,19 @@ class SentMessages:
 
 
 @pytest.fixture
-def sent(sqs: Any) -> SentMessages:
+def sent(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> SentMessages:
+    """Every client the relay builds during the test reports to the recorder (a reset of the
+    process state builds a new one)."""
     recorder = SentMessages()
-    sqs_queues.get_sqs().meta.events.register("provide-client-params.sqs.SendMessage", recorder.record)
+    build = sqs_queues._build_client
+
+    def build_recorded(region: str) -> Any:
+        client = build(region)
+        client.meta.events.register("provide-client-params.sqs.SendMessage", recorder.record)
+        return client
+
+    monkeypatch.setattr(sqs_queues, "_build_client", build_recorded)
+    reset_process_state()
     return recorder
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.envelope import Envelope, utc_timestamp
-from chalicelib.queue_message import QueueMessage, encode_queue_message, new_queue_message
+from chalicelib.queue.message import QueueMessage, encode_queue_message, new_queue_message
 
 
 def make_envelope(

@@ -1,0 +1,82 @@
+"""A circuit breaker per Redis connection: after consecutive connection failures, stop trying
+for a while and spill at once, then let one probe through (half-open).
+
+Why: while Redis hangs, every try costs its socket timeout (0.5 s by default); a sender
+should get its 202 in milliseconds, and the drain should not spend its batch on timeouts.
+State is per process (per Lambda instance), which is all a breaker needs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chalicelib.config.model import InlineBudget, RedisConnection
+from chalicelib.errors import DestinationUnavailable
+from chalicelib.process_state import ProcessCache
+from chalicelib.process_state import clock as process_clock
+
+
+class CircuitOpen(DestinationUnavailable):
+    """Not tried: the breaker is open. Retrying at once cannot help."""
+
+
+@dataclass
+class CircuitBreaker:
+    failure_threshold: int
+    reset_seconds: float
+    clock: Callable[[], float] = process_clock
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    probe_started_at: float | None = None
+    last_error: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def allow(self) -> bool:
+        """True when a call may go to Redis: closed, or the one probe of a half-open breaker."""
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            now = self.clock()
+            if now - self.opened_at < self.reset_seconds:
+                return False
+            # Half-open: one probe at a time; a probe that never reported is replaced.
+            if self.probe_started_at is not None and now - self.probe_started_at < self.reset_seconds:
+                return False
+            self.probe_started_at = now
+            return True
+
+    def record_success(self) -> None:
+        with self._lock:
+            self.consecutive_failures = 0
+            self.opened_at = None
+            self.probe_started_at = None
+
+    def record_failure(self, error: str = "") -> None:
+        with self._lock:
+            self.last_error = error
+            self.consecutive_failures += 1
+            self.probe_started_at = None
+            if self.opened_at is not None or self.consecutive_failures >= self.failure_threshold:
+                self.opened_at = self.clock()
+
+    def open_error(self) -> CircuitOpen:
+        return CircuitOpen(
+            f"circuit open: Redis failed {self.consecutive_failures} times in a row, last with "
+            f"{self.last_error or 'an unknown error'}; next try within {self.reset_seconds:g} s"
+        )
+
+
+_breakers: ProcessCache[RedisConnection, CircuitBreaker] = ProcessCache("circuit breakers")
+
+
+def breaker_for(connection: RedisConnection, budget: InlineBudget) -> CircuitBreaker:
+    """One breaker per Redis connection; its thresholds come from the first webhook that uses it."""
+    return _breakers.get(
+        connection, lambda _: CircuitBreaker(budget.breaker_failures, budget.breaker_reset_seconds, process_clock)
+    )

@@ -1,0 +1,36 @@
+"""The dead-letter queue's message: the event (when there is one) and why it stopped."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from chalicelib.envelope import Envelope
+from chalicelib.queue.message import RedriveState, encode_queue_message
+from chalicelib.queue.sqs import dead_letter_queue_url, send
+
+DeadLetterReason = Literal["exhausted", "expired", "poison"]
+
+
+class DeadLetterInfo(TypedDict):
+    reason: DeadLetterReason
+    detail: str
+    webhook_id: str | None
+    event_id: str | None
+    attempts: int
+    age_seconds: float | None
+    last_error: str
+    dead_lettered_at: str
+    source_message_id: str
+
+
+class DeadLetter(TypedDict):
+    envelope: Envelope | None
+    redrive: RedriveState | None
+    dead_letter: DeadLetterInfo
+    raw_body: str | None
+
+
+def send_to_dead_letter_queue(letter: DeadLetter) -> str:
+    """Returns the message id. Raises QueueUnavailable."""
+    document: dict[str, Any] = dict(letter)
+    return send(dead_letter_queue_url(), encode_queue_message(document))

@@ -1,0 +1,1 @@
+"""What an operator asks the running relay: GET /health (shallow and deep) and GET /stats."""

@@ -1,0 +1,47 @@
+"""GET /stats: each webhook's counters and the queues' depths, for the admin token only."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from chalicelib.config.settings import get_relay_config, get_settings
+from chalicelib.delivery.counters import read_counters
+from chalicelib.door.answers import Answer, error_answer
+from chalicelib.errors import DestinationUnavailable
+from chalicelib.status.health import queue_probes
+
+
+def queue_depths() -> dict[str, Any]:
+    return {probe.name: probe.run().details for probe in queue_probes(get_settings())}
+
+
+def is_admin(authorization: str | None) -> bool:
+    token = get_settings().admin_token
+    if not token or not authorization:
+        return False
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+def _webhook_stats(webhook_id: str) -> dict[str, Any]:
+    webhook = get_relay_config().webhooks[webhook_id]
+    try:
+        return dict(read_counters(webhook))
+    except DestinationUnavailable as exc:
+        return {"error": str(exc)}
+
+
+def stats_answer(authorization: str | None) -> Answer:
+    if not get_settings().admin_token:
+        return error_answer(403, "stats_disabled", "set ADMIN_TOKEN to enable /stats")
+    if not is_admin(authorization):
+        return error_answer(401, "invalid_credentials", "/stats needs Authorization: Bearer <ADMIN_TOKEN>")
+    config = get_relay_config()
+    return Answer(
+        200,
+        {
+            "webhooks": {webhook_id: _webhook_stats(webhook_id) for webhook_id in config.webhooks},
+            "queues": queue_depths(),
+        },
+    )

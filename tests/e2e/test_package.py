@@ -1,0 +1,235 @@
+"""`make package`: scripts/package.py runs Chalice's CLI offline, and the template it leaves passes
+cfn-lint and creates every queue, mapping and permission the code uses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from operations.stage_config import load_stage
+from tests.chalice_project import copy_project, run_script
+
+pytestmark = pytest.mark.e2e
+
+STAGE = "dev"
+PUSH_SCHEMA = {"type": "object", "required": ["ref"]}
+CFN_LINT = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
+
+
+@dataclass(frozen=True)
+class Packaged:
+    project: Path
+    output: Path
+    run: subprocess.CompletedProcess[str]
+
+    @property
+    def template(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self.output / "sam.json").read_text())
+        return document
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template["Resources"]
+        return resources
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
+    """One `make package` for the module: given a copy of the project, when packaged for dev."""
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    # the seed's webhook, and one whose JSON Schema is a file beside webhooks.json
+    seed = json.loads((project / "webhooks.json").read_text())
+    (project / "schemas").mkdir()
+    (project / "schemas" / "push.json").write_text(json.dumps(PUSH_SCHEMA))
+    webhooks = {**seed, "pushes": {**seed["redis_test"], "schema": "schemas/push.json"}}
+    (project / "webhooks.json").write_text(json.dumps(webhooks, indent=2))
+    output = project / "build" / STAGE
+    run = run_script(
+        "package.py",
+        "--project-dir",
+        str(project),
+        "--stage",
+        STAGE,
+        "--output",
+        str(output),
+        # Only the region: no credentials and no endpoint are needed to package.
+        environ={"AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    yield Packaged(project, output, run)
+
+
+def sqs_grants(role: dict[str, Any]) -> dict[str, set[str]]:
+    """SQS action -> the queue names the role's policies allow it on."""
+    grants: dict[str, set[str]] = {}
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in statement["Action"]:
+                if action.startswith("sqs:"):
+                    grants.setdefault(action, set()).update(r.rsplit(":", 1)[1] for r in resources)
+    return grants
+
+
+def test_packaged_template_passes_cfn_lint(packaged: Packaged) -> None:
+    # when
+    lint = subprocess.run(
+        [*CFN_LINT, str(packaged.output / "sam.json")], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    # then
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_package_ships_the_projects_webhooks_json_inside_chalicelib(packaged: Packaged) -> None:
+    # when
+    with zipfile.ZipFile(packaged.output / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        shipped = archive.read("chalicelib/webhooks.json")
+
+    # then: the file beside app.py never ships; its copy in chalicelib/ does, byte for byte
+    assert "app.py" in names
+    assert "webhooks.json" not in names
+    assert shipped == (packaged.project / "webhooks.json").read_bytes()
+    # and the copy is gone from the project once Chalice has built the zip
+    assert not (packaged.project / "chalicelib" / "webhooks.json").exists()
+
+
+def test_package_ships_unchecked_bytecode_for_spillway_so_lambda_need_not_compile_it(
+    packaged: Packaged, tmp_path: Path
+) -> None:
+    # given the zip as Lambda unpacks it
+    with zipfile.ZipFile(packaged.output / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path)
+    door_pyc = f"chalicelib/door/__pycache__/receive.{sys.implementation.cache_tag}.pyc"
+    # then our modules carry hash-based bytecode that is used without checking the source
+    assert door_pyc in names
+    header = (tmp_path / door_pyc).read_bytes()[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01
+    # and redis-py stays source only (its bytecode would double the zip)
+    assert not any(name.startswith("redis/") and name.endswith(".pyc") for name in names)
+    # and Python runs that bytecode without reading the source: a broken source still imports
+    (tmp_path / "chalicelib" / "door.py").write_text("this is not Python")
+    probe = [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import chalicelib.door.receive"]
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(probe, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_package_ships_the_schema_files_webhooks_json_names_at_the_same_relative_path(packaged: Packaged) -> None:
+    # when
+    with zipfile.ZipFile(packaged.output / "deployment.zip") as archive:
+        shipped = json.loads(archive.read("chalicelib/schemas/push.json"))
+
+    # then
+    assert shipped == PUSH_SCHEMA
+    assert not (packaged.project / "chalicelib" / "schemas").exists()
+
+
+def test_packaged_template_creates_both_queues_with_the_redrive_policy(packaged: Packaged) -> None:
+    # given
+    stage = load_stage(str(packaged.project), STAGE)
+
+    # when
+    retry = packaged.resources["RetryQueue"]
+    dead = packaged.resources["DeadLetterQueue"]
+
+    # then
+    assert retry["Type"] == dead["Type"] == "AWS::SQS::Queue"
+    assert retry["Properties"]["QueueName"] == stage.retry_queue_name == "spillway-dev-retry"
+    assert dead["Properties"]["QueueName"] == stage.dead_letter_queue_name == "spillway-dev-dead-letter"
+    assert retry["Properties"]["VisibilityTimeout"] == 6 * packaged.resources["Drain"]["Properties"]["Timeout"]
+    assert retry["Properties"]["MessageRetentionPeriod"] == 1_209_600
+    assert retry["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert retry["DeletionPolicy"] == dead["DeletionPolicy"] == "Retain"
+
+
+def test_packaged_drain_reads_the_retry_queue_in_batches_of_ten_reporting_item_failures(packaged: Packaged) -> None:
+    # when
+    drain = packaged.resources["Drain"]["Properties"]
+    [event] = drain["Events"].values()
+
+    # then: one event source, Chalice's, pointed at the queue the template creates
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${RetryQueue.Arn}"}
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": drain["ReservedConcurrentExecutions"]}
+    # and the drain answers with batchItemFailures only because the mapping honours them
+    assert drain["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "true"
+    assert drain["Environment"]["Variables"]["RETRY_QUEUE_URL"] == {"Ref": "RetryQueue"}
+    assert packaged.resources["APIHandler"]["Properties"]["Environment"]["Variables"]["RETRY_QUEUE_NAME"] == (
+        "spillway-dev-retry"
+    )
+
+
+def test_packaged_roles_give_each_function_only_its_queue_actions(packaged: Packaged) -> None:
+    # given one role per function (autogen_policy false), each attached to its function
+    resources = packaged.resources
+    assert resources["APIHandler"]["Properties"]["Role"] == {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}
+    assert resources["Drain"]["Properties"]["Role"] == {"Fn::GetAtt": ["DrainRole", "Arn"]}
+
+    # when
+    http = sqs_grants(resources["ApiHandlerRole"])
+    drain = sqs_grants(resources["DrainRole"])
+
+    # then
+    retry, dead = "spillway-dev-retry", "spillway-dev-dead-letter"
+    assert http == {
+        "sqs:SendMessage": {retry},
+        "sqs:GetQueueUrl": {retry, dead},
+        "sqs:GetQueueAttributes": {retry, dead},
+    }
+    assert drain == {
+        "sqs:ReceiveMessage": {retry},
+        "sqs:DeleteMessage": {retry},
+        "sqs:ChangeMessageVisibility": {retry},
+        "sqs:GetQueueAttributes": {retry},
+        "sqs:SendMessage": {retry, dead},
+        "sqs:GetQueueUrl": {retry, dead},
+    }
+    # and both may still write their logs (the merge replaced no list of Chalice's)
+    for role in ("ApiHandlerRole", "DrainRole"):
+        actions = {
+            action
+            for policy in resources[role]["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            for action in statement["Action"]
+        }
+        assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= actions
+
+
+def test_packaged_api_hands_every_request_body_to_lambda_base64_encoded(packaged: Packaged) -> None:
+    # when
+    definition = packaged.resources["RestAPI"]["Properties"]["DefinitionBody"]
+
+    # then: API Gateway treats every Content-Type as binary, so signatures see the exact bytes
+    assert definition["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+    assert {"/webhook/{webhook_id}", "/health"} <= set(definition["paths"])
+
+
+def test_packaged_template_takes_webhooks_json_variables_as_parameters(packaged: Packaged) -> None:
+    # given the seed's webhooks.json: ${REDIS_HOST:-localhost} and ${REDIS_PORT:-6379}
+
+    # when
+    parameters = packaged.template["Parameters"]
+
+    # then: optional, since each has a default
+    assert parameters["RedisHost"]["Default"] == ""
+    assert parameters["RedisPort"]["Default"] == ""
+    assert packaged.resources["Drain"]["Properties"]["Environment"]["Variables"]["REDIS_HOST"] == {"Ref": "RedisHost"}

@@ -1,0 +1,385 @@
+"""The drain: retry-queue records delivered once, redriven on schedule, or dead-lettered."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+
+from chalicelib.config.model import RetryPolicy
+from chalicelib.envelope import utc_timestamp
+from chalicelib.process_state import reset_process_state
+from chalicelib.queue.drain import DrainOutcome, DrainRecord, drain_batch
+from chalicelib.queue.drain_handler import BatchIncomplete, handle_drain_batch
+from chalicelib.queue.message import new_queue_message
+from chalicelib.queue.redrive_schedule import SQS_MAX_DELAY_SECONDS, backoff_delay
+from devstack.redis_server import RedisServer
+from tests.conftest import (
+    DEAD_LETTER_QUEUE,
+    RETRY_QUEUE,
+    STREAM,
+    SentMessages,
+    WriteConfig,
+    drain_messages,
+    stream_events,
+    webhook_settings,
+)
+from tests.queue_events import body_of, make_envelope, make_queue_message, sqs_event
+
+SEED_POLICY = RetryPolicy(enabled=True, max_attempts=5, initial_delay=1.0, max_delay=10.0, backoff_multiplier=2.0)
+
+
+class SimulatedClock:
+    """The drain's `now` and the circuit breaker's clock, moved together by the test."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now.timestamp()
+
+
+def record_of(body: str) -> DrainRecord:
+    return DrainRecord(message_id=f"m-{abs(hash(body))}", body=body)
+
+
+def dead_letters(sqs: Any) -> list[dict[str, Any]]:
+    return [json.loads(message["Body"]) for message in drain_messages(sqs, DEAD_LETTER_QUEUE)]
+
+
+# The schedule
+
+
+def test_backoff_follows_the_seed_schedule_and_caps_at_max_delay() -> None:
+    # when
+    delays = [backoff_delay(SEED_POLICY, attempt) for attempt in range(1, 8)]
+    # then
+    assert delays == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+
+
+def test_backoff_never_overflows_for_huge_attempt_numbers() -> None:
+    assert backoff_delay(SEED_POLICY, 10_000) == 10.0
+
+
+@pytest.mark.parametrize("attempt", range(1, 9))
+def test_redrive_delay_uses_equal_jitter_between_half_and_the_full_delay(attempt: int) -> None:
+    from chalicelib.queue.redrive_schedule import redrive_delay
+
+    # given
+    full = backoff_delay(SEED_POLICY, attempt)
+    rng = random.Random(attempt)
+    # when
+    delays = {redrive_delay(SEED_POLICY, attempt, rng) for _ in range(500)}
+    # then
+    assert min(delays) >= max(1, math.ceil(full / 2))
+    assert max(delays) <= math.ceil(full)
+    if full >= 4:
+        assert len(delays) > 1, "jitter must spread redrives"
+
+
+# Delivery through the drain function
+
+
+def test_redis_up_delivers_once_and_redrives_nothing(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, chalice_client: Any, sent: SentMessages
+) -> None:
+    # given
+    envelope = make_envelope(event_id="evt-up")
+    event = sqs_event([body_of(make_queue_message(envelope))])
+    # when
+    response = chalice_client.lambda_.invoke("drain", event)
+    # then
+    assert response.payload == {"batchItemFailures": []}
+    assert stream_events(redis_db) == [envelope]
+    assert sent.calls == []
+
+
+def test_redis_stopped_redrives_with_scheduled_delay_without_spending_an_attempt(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer, sent: SentMessages
+) -> None:
+    # given Redis is down and the record was already redriven twice
+    redis_server.stop()
+    envelope = make_envelope(event_id="evt-down")
+    record = record_of(body_of(make_queue_message(envelope, attempts=1, waits=1)))
+    # when
+    report = drain_batch([record], rng=random.Random(7))
+    # then it goes back to the retry queue for attempt 3's delay (4 s, jittered in [2, 4])
+    assert report.outcomes[record.message_id] is DrainOutcome.REDRIVEN
+    [redrive] = sent.to(RETRY_QUEUE)
+    assert 2 <= redrive["DelaySeconds"] <= 4
+    message = json.loads(redrive["MessageBody"])
+    assert message["envelope"] == envelope
+    assert message["redrive"]["attempts"] == 1
+    assert message["redrive"]["waits"] == 2
+    assert "ConnectionError" in message["redrive"]["last_error"]
+    assert sent.to(DEAD_LETTER_QUEUE) == []
+
+    # when Redis is back and the redriven message comes round
+    redis_server.start()
+    report = drain_batch([record_of(redrive["MessageBody"])])
+    # then
+    assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
+    assert stream_events(redis_db) == [envelope]
+
+
+def test_redriven_message_really_waits_its_delay_on_the_queue(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer
+) -> None:
+    # given
+    redis_server.stop()
+    record = record_of(body_of(make_queue_message(make_envelope())))
+    # when
+    drain_batch([record], rng=random.Random(1))
+    # then the first redrive (1 s) is not visible at once
+    assert drain_messages(sqs, RETRY_QUEUE) == []
+
+
+def test_redis_refusing_the_write_spends_attempts_then_dead_letters_with_the_last_error(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, sent: SentMessages
+) -> None:
+    # given the stream key holds a string, so XADD answers WRONGTYPE
+    redis_db.set(STREAM, "not a stream")
+    envelope = make_envelope(event_id="evt-wrongtype")
+    body = body_of(make_queue_message(envelope))
+    outcomes = []
+    # when the record comes round as often as the schedule sends it back (bounded)
+    for _ in range(10):
+        report = drain_batch([record_of(body)])
+        outcomes.extend(report.outcomes.values())
+        redrives = sent.to(RETRY_QUEUE)
+        if outcomes[-1] is not DrainOutcome.REDRIVEN:
+            break
+        body = redrives[-1]["MessageBody"]
+    # then four redrives, with growing delays, and the fifth attempt dead-letters
+    assert outcomes == [DrainOutcome.REDRIVEN] * 4 + [DrainOutcome.DEAD_LETTERED]
+    attempts = [json.loads(call["MessageBody"])["redrive"]["attempts"] for call in sent.to(RETRY_QUEUE)]
+    assert attempts == [1, 2, 3, 4]
+    [letter] = dead_letters(sqs)
+    assert letter["envelope"] == envelope
+    assert letter["dead_letter"]["reason"] == "exhausted"
+    assert letter["dead_letter"]["attempts"] == 5
+    assert letter["dead_letter"]["webhook_id"] == "redis_test"
+    assert "WRONGTYPE" in letter["dead_letter"]["last_error"]
+    assert redis_db.type(STREAM) == b"string"
+
+
+def test_event_older_than_max_age_is_dead_lettered_without_trying_redis(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis
+) -> None:
+    # given an event received 25 hours ago (default max_age_seconds is 24 h)
+    envelope = make_envelope(event_id="evt-old", age_seconds=25 * 3600)
+    record = record_of(body_of(make_queue_message(envelope, waits=300)))
+    # when
+    report = drain_batch([record])
+    # then
+    assert report.outcomes[record.message_id] is DrainOutcome.DEAD_LETTERED
+    [letter] = dead_letters(sqs)
+    assert letter["dead_letter"]["reason"] == "expired"
+    assert letter["dead_letter"]["age_seconds"] >= 25 * 3600
+    assert stream_events(redis_db) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ("this is not json", "not a Spillway queue message"),
+        (json.dumps({"hello": "world"}), "not a Spillway queue message"),
+        (body_of(make_queue_message(make_envelope(webhook_id="removed_hook"))), "'removed_hook' is not configured"),
+    ],
+)
+def test_poison_record_goes_to_the_dead_letter_queue_at_once(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, sent: SentMessages, body: str, detail: str
+) -> None:
+    # when
+    report = drain_batch([record_of(body)])
+    # then
+    assert list(report.outcomes.values()) == [DrainOutcome.DEAD_LETTERED]
+    assert sent.to(RETRY_QUEUE) == []
+    [letter] = dead_letters(sqs)
+    assert letter["dead_letter"]["reason"] == "poison"
+    assert detail in letter["dead_letter"]["detail"]
+
+
+def test_mixed_batch_delivers_the_good_once_redrives_the_bad_and_reports_no_failure(
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    sqs: Any,
+    chalice_client: Any,
+    sent: SentMessages,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given one webhook whose stream is a string key, and REPORT_BATCH_ITEM_FAILURES on
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    broken = webhook_settings(redis_server)
+    broken["redis"] = {**broken["redis"], "stream": "broken_stream", "channel": "broken"}
+    write_config({"redis_test": webhook_settings(redis_server), "broken_hook": broken})
+    redis_db.set("broken_stream", "x")
+    good = [make_envelope(event_id=f"good-{n}") for n in range(3)]
+    bad = make_envelope(webhook_id="broken_hook", event_id="bad-1")
+    bodies = [body_of(make_queue_message(envelope)) for envelope in good[:2]]
+    bodies += [body_of(make_queue_message(bad)), "poison", body_of(make_queue_message(good[2]))]
+    # when
+    response = chalice_client.lambda_.invoke("drain", sqs_event(bodies))
+    # then
+    assert response.payload == {"batchItemFailures": []}
+    assert stream_events(redis_db) == good
+    [redrive] = sent.to(RETRY_QUEUE)
+    assert json.loads(redrive["MessageBody"])["envelope"]["id"] == "bad-1"
+    assert [letter["dead_letter"]["reason"] for letter in dead_letters(sqs)] == ["poison"]
+
+
+def test_record_that_cannot_be_put_anywhere_is_reported_as_a_batch_item_failure(
+    relay_config: Any,
+    redis_db: redis.Redis,
+    redis_server: RedisServer,
+    sqs: Any,
+    chalice_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given Redis is down and the retry queue is gone
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    reset_process_state()
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=RETRY_QUEUE)["QueueUrl"])
+    redis_server.stop()
+    event = sqs_event([body_of(make_queue_message(make_envelope()))])
+    # when
+    response = chalice_client.lambda_.invoke("drain", event)
+    # then SQS is told to keep exactly that record
+    assert response.payload == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_without_batch_item_failures_a_failed_record_fails_the_whole_invocation(
+    relay_config: Any, redis_db: redis.Redis, redis_server: RedisServer, sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the event source mapping does not report batch item failures
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "false")
+    reset_process_state()
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=RETRY_QUEUE)["QueueUrl"])
+    redis_server.stop()
+    # when / then Lambda must see an error so that it keeps the batch
+    with pytest.raises(BatchIncomplete):
+        handle_drain_batch([record_of(body_of(make_queue_message(make_envelope())))])
+
+
+# Exactly once
+
+
+def test_event_delivered_inline_then_drained_is_published_once(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given the sender's delivery went through inline
+    answer = chalice_client.http.post(
+        "/webhook/redis_test",
+        body=b'{"n": 1}',
+        headers={"content-type": "application/json", "x-github-delivery": "evt-twice"},
+    )
+    assert answer.status_code == 200
+    [delivered] = stream_events(redis_db)
+    # when the same envelope also comes through the queue, twice
+    record = DrainRecord("m-1", body_of(make_queue_message(delivered)))
+    report = drain_batch([record, DrainRecord("m-2", record.body)])
+    # then
+    assert list(report.outcomes.values()) == [DrainOutcome.DUPLICATE, DrainOutcome.DUPLICATE]
+    assert len(stream_events(redis_db)) == 1
+
+
+def test_marker_expires_with_the_configured_ttl(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, sqs: Any
+) -> None:
+    # given
+    settings = webhook_settings(redis_server)
+    settings["redis"]["idempotency_ttl_seconds"] = 120
+    write_config({"redis_test": settings})
+    envelope = make_envelope(event_id="evt-ttl")
+    # when
+    drain_batch([record_of(body_of(make_queue_message(envelope)))])
+    # then
+    ttl = redis_db.ttl("spillway:delivered:redis_test:evt-ttl")
+    assert 0 < ttl <= 120
+
+
+# Long waits and long outages
+
+
+def test_wait_longer_than_900_seconds_hops_with_a_not_before_mark(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, sqs: Any, sent: SentMessages
+) -> None:
+    # given a schedule whose delays reach an hour
+    settings = webhook_settings(redis_server)
+    settings["retry"] = {"initial_delay": 3600, "max_delay": 3600, "max_attempts": 5}
+    write_config({"redis_test": settings})
+    redis_server.stop()
+    now = datetime.now(UTC)
+    # when
+    drain_batch([record_of(body_of(make_queue_message(make_envelope())))], now=now)
+    # then the first hop is SQS's maximum and the message knows when it is due
+    [hop] = sent.to(RETRY_QUEUE)
+    assert hop["DelaySeconds"] == SQS_MAX_DELAY_SECONDS
+    due = datetime.fromisoformat(json.loads(hop["MessageBody"])["redrive"]["not_before"].replace("Z", "+00:00"))
+    assert timedelta(seconds=1800) <= due - now <= timedelta(seconds=3600)
+
+    # when it comes round early, with Redis back
+    redis_server.start()
+    report = drain_batch([record_of(hop["MessageBody"])], now=now + timedelta(seconds=900))
+    # then it hops again instead of delivering, and the last hop carries no mark
+    assert list(report.outcomes.values()) == [DrainOutcome.HOPPED]
+    assert stream_events(redis_db) == []
+    last_hop = sent.to(RETRY_QUEUE)[-1]
+    assert last_hop["DelaySeconds"] <= SQS_MAX_DELAY_SECONDS
+    # when it comes round on time
+    report = drain_batch([record_of(last_hop["MessageBody"])], now=due)
+    # then
+    assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
+
+
+def test_thirty_second_outage_with_seed_settings_ends_with_every_event_delivered(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer, sent: SentMessages
+) -> None:
+    # given 15 events spilled at the start of a 30 s outage (simulated clock)
+    start = datetime.now(UTC)
+    envelopes = [make_envelope(event_id=f"outage-{n}") for n in range(15)]
+    pending = {envelope["id"]: (start, body_of(make_queue_message(envelope))) for envelope in envelopes}
+    redis_server.stop()
+    redis_back_at = start + timedelta(seconds=30)
+    clock = SimulatedClock(start)
+    reset_process_state(clock)
+    dead = 0
+    # when each message comes round at its scheduled time (bounded rounds)
+    for _ in range(15 * 20):
+        if not pending:
+            break
+        event_id, (due, body) = min(pending.items(), key=lambda item: item[1][0])
+        if due >= redis_back_at and not redis_server.running:
+            redis_server.start()
+        calls_before = len(sent.calls)
+        clock.now = due
+        outcome = drain_batch([record_of(body)], now=due).outcomes
+        [result] = outcome.values()
+        del pending[event_id]
+        if result is DrainOutcome.REDRIVEN:
+            redrive = sent.calls[calls_before]
+            pending[event_id] = (due + timedelta(seconds=redrive["DelaySeconds"]), redrive["MessageBody"])
+        dead += result is DrainOutcome.DEAD_LETTERED
+    # then
+    assert pending == {}
+    assert dead == 0
+    assert sorted(event["id"] for event in stream_events(redis_db)) == sorted(e["id"] for e in envelopes)
+
+
+def test_event_replayed_from_the_dead_letter_queue_gets_a_fresh_max_age(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis
+) -> None:
+    # given an event received two days ago, dead-lettered as expired, then replayed just now
+    envelope = make_envelope(event_id="evt-replayed", age_seconds=2 * 86_400)
+    replayed = new_queue_message(envelope, utc_timestamp(datetime.now(UTC)), "replayed from the dead-letter queue")
+    # when
+    report = drain_batch([record_of(body_of(replayed))])
+    # then
+    assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
+    assert stream_events(redis_db) == [envelope]
