@@ -40,7 +40,8 @@ def webhook(webhook_id: str) -> Response:
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return to_response(health_answer(_request().query_params))
+    request = _request()
+    return to_response(health_answer(request.query_params, request.headers.get("authorization")))
 
 
 @app.route("/stats", methods=["GET"])

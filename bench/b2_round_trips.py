@@ -10,14 +10,11 @@ reported apart: redis-py sends EVALSHA, gets NOSCRIPT, then SCRIPT LOAD and EVAL
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
 

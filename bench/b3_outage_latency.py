@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.api_gateway import BENCH_WEBHOOK_ID, GithubDeliveries, LambdaContext
 from bench.processes import moto_sqs_process
 from bench.relay_setup import RETRY_QUEUE, BenchRelay, bench_relay, load_app_in_process
 from bench.results import Row, Target, benchmark_main, figure_row
-from bench.sqs_admin import SqsAdmin
+from bench.sqs_query import SqsQueryClient
 
 P99_TARGET = Target(25, at_most=True, on_ratio=False, unit="ms")
 PURGE_EVERY = 50
@@ -72,7 +69,7 @@ def percentile(values: list[float], fraction: float) -> float:
 class OutageDriver:
     """Sends requests to the app and records each answer with what the breaker did."""
 
-    def __init__(self, app: Any, sqs: SqsAdmin, queue_url: str) -> None:
+    def __init__(self, app: Any, sqs: SqsQueryClient, queue_url: str) -> None:
         from chalicelib.config.settings import get_relay_config
         from chalicelib.delivery.circuit_breaker import breaker_for
 
@@ -127,7 +124,7 @@ class OutageDriver:
 
 def measure(relay: BenchRelay, sqs_endpoint: str, requests: int) -> tuple[Phase, Phase, Phase, bool]:
     app = load_app_in_process(relay)
-    sqs = SqsAdmin(sqs_endpoint)
+    sqs = SqsQueryClient(sqs_endpoint)
     driver = OutageDriver(app, sqs, sqs.create_queue(RETRY_QUEUE))
     redis_server = relay.redis_server
     driver.run_phase("warm-up", WARM_UP_REQUESTS, "delivered")

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.api_gateway import BENCH_WEBHOOK_ID, github_headers, github_push_payload
 from bench.processes import ChildRun, bench_command, moto_sqs_process, run_measured
 from bench.relay_setup import DEAD_LETTER_QUEUE, RETRY_QUEUE, STREAM, bench_relay, import_app
@@ -58,6 +56,7 @@ def queue_message_bodies(events: int) -> list[str]:
     from chalicelib.door.envelope_builder import build_envelope
     from chalicelib.envelope import utc_timestamp
     from chalicelib.queue.message import encode_queue_message, new_queue_message
+    from chalicelib.verification.verified import NO_SIGNED_ID
 
     webhook = get_relay_config().webhook(BENCH_WEBHOOK_ID)
     if webhook is None:
@@ -67,7 +66,7 @@ def queue_message_bodies(events: int) -> list[str]:
     bodies = []
     for _ in range(events):
         headers = {name.lower(): value for name, value in github_headers(body, str(uuid.uuid4())).items()}
-        envelope = build_envelope(webhook, body, headers, now, "github")
+        envelope = build_envelope(webhook, body, headers, now, NO_SIGNED_ID)
         message = new_queue_message(envelope, utc_timestamp(now), "ConnectionError: Redis was down (bench)")
         bodies.append(encode_queue_message(message))
     return bodies
@@ -81,12 +80,6 @@ def fill_queue(sqs: Any, queue_url: str, bodies: list[str]) -> None:
         )
         if response.get("Failed"):
             raise RuntimeError(f"SendMessageBatch refused {response['Failed'][0]}")
-
-
-def queue_depth(sqs: Any, queue_url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes[name]) for name in names)
 
 
 # --- the two workers, each in a child process -------------------------------------------
@@ -196,7 +189,7 @@ def run_drain_worker(
 ) -> tuple[dict[str, float], ChildRun]:
     result_path = os.path.join(folder, f"{kind}.json")
     command = bench_command(
-        "b4_drain_rate.py",
+        "b4_drain_rate",
         "--worker",
         kind,
         "--queue-url",
@@ -240,11 +233,10 @@ def measure(
     sqs_endpoint: str, environ: dict[str, str], *, events: int, rounds: int, deadline_seconds: float, folder: str
 ) -> tuple[DrainRuns, int]:
     """Rounds of (raw, drain), the order reversed every round, each from a fresh backlog of new events."""
-    import boto3
-
     from operations.queue_bootstrap import bootstrap_queues
+    from operations.sqs_admin import admin_client, message_count
 
-    sqs = boto3.client("sqs", endpoint_url=sqs_endpoint)
+    sqs = admin_client(endpoint_url=sqs_endpoint)
     queue_url = bootstrap_queues(
         sqs, RETRY_QUEUE, DEAD_LETTER_QUEUE, drain_timeout_seconds=DRAIN_TIMEOUT_SECONDS
     ).retry_queue_url
@@ -265,7 +257,7 @@ def measure(
                 folder=folder,
             )
             runs.add(kind, result, child)
-    return runs, queue_depth(sqs, queue_url)
+    return runs, message_count(sqs, queue_url)
 
 
 def run(arguments: argparse.Namespace) -> list[Row]:

@@ -26,8 +26,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.b7_package_size import build_deployment_zip
 from bench.cold_start_probe import RESULT_PREFIX
 from bench.processes import BENCH_DIR, PROJECT_DIR, bench_command
@@ -52,7 +50,7 @@ class ColdStart:
 
 def cold_start(app_path: str, environ: dict[str, str]) -> ColdStart:
     completed = subprocess.run(
-        bench_command("cold_start_probe.py", app_path),
+        bench_command("cold_start_probe", app_path),
         cwd=PROJECT_DIR,
         env=environ,
         capture_output=True,

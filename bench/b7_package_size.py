@@ -14,8 +14,6 @@ import tempfile
 import zipfile
 from collections import Counter
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.processes import PROJECT_DIR
 from bench.results import Row, Target, benchmark_main, figure_row
 

@@ -16,8 +16,6 @@ import statistics
 import sys
 from contextlib import ExitStack
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.http_load import LoadResult, run_load
 from bench.local_server import BIN, kilobyte_json, server_environ, serving
 from bench.results import Row, Target, benchmark_main, figure_row
@@ -46,7 +44,7 @@ def server_commands(port: int) -> dict[str, list[str]]:
             "--port",
             str(port),
         ],
-        SPILLWAY: [sys.executable, "scripts/serve_http.py", "--port", str(port)],
+        SPILLWAY: [sys.executable, "-m", "scripts.serve_http", "--port", str(port)],
         FASTAPI: [
             sys.executable,
             "-m",

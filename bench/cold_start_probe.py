@@ -1,6 +1,6 @@
 """One cold start, for B5: import a Chalice app.py and answer its first request, in this fresh process.
 
-Usage: python bench/cold_start_probe.py PATH/TO/app.py
+Usage: python -m bench.cold_start_probe PATH/TO/app.py
 Prints one line `cold-start {json}` with the milliseconds spent importing and answering. The
 clock starts after the interpreter and the standard library modules the event needs are up
 (Lambda's runtime has those loaded before it imports the handler), just before the import.
@@ -13,8 +13,6 @@ import json
 import os
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.api_gateway import GithubDeliveries, LambdaContext
 

@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.http_load import LoadResult, run_load
 from devstack.ports import free_port, wait_for_port
 from devstack.redis_server import RedisServer
@@ -89,7 +87,7 @@ def main() -> int:
             arguments.seconds,
         )
         ours = measure(
-            [sys.executable, "scripts/serve_http.py", "--port", str(ours_port)],
+            [sys.executable, "-m", "scripts.serve_http", "--port", str(ours_port)],
             ours_port,
             environ,
             arguments.connections,

@@ -32,8 +32,9 @@ class ChildRun:
     stdout: str
 
 
-def bench_command(script: str, *arguments: str) -> list[str]:
-    return [sys.executable, os.path.join(BENCH_DIR, script), *arguments]
+def bench_command(module: str, *arguments: str) -> list[str]:
+    """bench/<module>.py as a module: the child needs cwd=PROJECT_DIR, as run_measured gives it."""
+    return [sys.executable, "-m", f"bench.{module}", *arguments]
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

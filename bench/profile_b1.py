@@ -4,7 +4,7 @@ Prints, per loop, the functions with the most samples inside the timed loop: "se
 samples where the function itself was running, "total" those where it was on the stack.
 Needs py-spy (in requirements-dev.txt) and permission to trace a child (root, or ptrace_scope 0).
 
-Usage: python bench/profile_b1.py [--events 20000] [--rate 2000] [--top 25]
+Usage: python -m bench.profile_b1 [--events 20000] [--rate 2000] [--top 25]
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.processes import PROJECT_DIR, bench_command
 
@@ -79,7 +77,7 @@ def profile_loop(loop: str, events: int, rate: int, folder: str) -> Profile:
         "--output",
         raw_path,
         "--",
-        *bench_command("b1_handler_cost.py", "--loop", loop, "--events", str(events)),
+        *bench_command("b1_handler_cost", "--loop", loop, "--events", str(events)),
     ]
     subprocess.run(command, cwd=PROJECT_DIR, check=True, timeout=600, stdout=subprocess.DEVNULL)
     return read_profile(raw_path, LOOP_FUNCTIONS[loop])

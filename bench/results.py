@@ -1,6 +1,6 @@
 """One benchmark figure as a table row, the table itself, and the command line every benchmark shares.
 
-Each bench/b*.py module runs alone (`python bench/b1_handler_cost.py --quick`) or under
+Each bench/b*.py module runs alone (`python -m bench.b1_handler_cost --quick`) or under
 bench/suite.py, which runs it as a child process and reads its rows back from --json-out.
 """
 

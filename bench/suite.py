@@ -1,9 +1,9 @@
 """`make bench`: every benchmark of issue 7, each in a child process of its own, in one table.
 
-Usage: python bench/suite.py [--quick] [--only B1,B4] [--json-out rows.json]
+Usage: python -m bench.suite [--quick] [--only B1,B4] [--json-out rows.json]
 Each row gives the figure measured, its baseline measured in the same run, their ratio, the
 target and whether it is met. A benchmark that fails or overruns its time limit gives FAILED
-rows and the suite goes on. Every module also runs alone: python bench/b1_handler_cost.py.
+rows and the suite goes on. Every module also runs alone: python -m bench.b1_handler_cost.
 """
 
 from __future__ import annotations
@@ -16,37 +16,41 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench.processes import ChildFailed, bench_command, run_measured
 from bench.results import FAILED, Row, exit_cleanly_on_sigterm, failed_row, read_rows, table_lines, write_rows
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    script: str
+    module: str
     row_ids: tuple[str, ...]
     figure: str
     time_limit_seconds: float
 
 
 BENCHMARKS = (
-    Benchmark("b1_handler_cost.py", ("B1", "B6a"), "handler cost vs redis-py loop; RSS", 240),
-    Benchmark("b2_round_trips.py", ("B2",), "Redis round trips per event", 120),
-    Benchmark("b3_outage_latency.py", ("B3a", "B3b"), "answers while Redis is stopped or hung", 240),
-    Benchmark("b4_drain_rate.py", ("B4", "B6b"), "drain rate vs raw SQS; RSS", 600),
-    Benchmark("b5_cold_start.py", ("B5",), "cold start vs hello-world", 240),
-    Benchmark("b7_package_size.py", ("B7",), "deployment zip size", 240),
-    Benchmark("b8_local_servers.py", ("B8a", "B8b", "B8c"), "local server vs chalice local and FastAPI", 300),
+    Benchmark("b1_handler_cost", ("B1", "B6a"), "handler cost vs redis-py loop; RSS", 240),
+    Benchmark("b2_round_trips", ("B2",), "Redis round trips per event", 120),
+    Benchmark("b3_outage_latency", ("B3a", "B3b"), "answers while Redis is stopped or hung", 240),
+    Benchmark("b4_drain_rate", ("B4", "B6b"), "drain rate vs raw SQS; RSS", 600),
+    Benchmark("b5_cold_start", ("B5",), "cold start vs hello-world", 240),
+    Benchmark("b7_package_size", ("B7",), "deployment zip size", 240),
+    Benchmark("b8_local_servers", ("B8a", "B8b", "B8c"), "local server vs chalice local and FastAPI", 300),
+    Benchmark(
+        "b9_production_redis",
+        ("B1c", "B2c", "B1w", "B2w", "B9", "B9c", "B9w"),
+        "Redis Cluster, WAIT 1 and Redis CPU per event",
+        240,
+    ),
 )
 
 
 def run_benchmark(benchmark: Benchmark, quick: bool, folder: str) -> list[Row]:
-    rows_path = os.path.join(folder, benchmark.script.replace(".py", ".json"))
-    log_path = os.path.join(folder, benchmark.script.replace(".py", ".log"))
+    rows_path = os.path.join(folder, f"{benchmark.module}.json")
+    log_path = os.path.join(folder, f"{benchmark.module}.log")
     arguments = ["--json-out", rows_path, *(["--quick"] if quick else [])]
     try:
-        run_measured(bench_command(benchmark.script, *arguments), os.environ, benchmark.time_limit_seconds, log_path)
+        run_measured(bench_command(benchmark.module, *arguments), os.environ, benchmark.time_limit_seconds, log_path)
         return read_rows(rows_path)
     except (ChildFailed, OSError, ValueError) as exc:
         with open(log_path, encoding="utf-8", errors="replace") as file:
@@ -81,7 +85,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="spillway-bench-suite-") as folder:
         for benchmark in selected:
             benchmark_started = time.monotonic()
-            print(f"{benchmark.script}: {benchmark.figure} ...", end="", flush=True)
+            print(f"{benchmark.module}: {benchmark.figure} ...", end="", flush=True)
             rows += run_benchmark(benchmark, arguments.quick, folder)
             print(f" {time.monotonic() - benchmark_started:.0f} s", flush=True)
     rows.sort(key=lambda row: row.id)

@@ -3,9 +3,10 @@ builds it (door/envelope_builder.py); the queue carries it; delivery publishes i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict, cast
+
+from chalicelib.json_numbers import dumps_exact
 
 ENVELOPE_FIELDS = ("id", "webhook_id", "received_at", "data_type", "content_type", "headers", "payload")
 
@@ -21,6 +22,12 @@ class Envelope(TypedDict):
     # Which check the door passed (a provider name), or None for a webhook without `verify`.
     # Absent from events queued before it existed.
     verified_by: NotRequired[str | None]
+    # Base64 of the exact bytes received, for webhooks with include_raw_body (so a consumer
+    # can check the sender's signature itself).
+    raw_body: NotRequired[str]
+    # Hex SHA-256 of the body, for webhooks with redis.dedupe_body_seconds: the drain's
+    # delivery of a queued copy needs it, and the payload cannot give the bytes back.
+    body_sha256: NotRequired[str]
 
 
 class MalformedEnvelope(ValueError):
@@ -42,4 +49,4 @@ def utc_timestamp(moment: datetime) -> str:
 
 
 def encode_envelope(envelope: Envelope) -> str:
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return dumps_exact(envelope)

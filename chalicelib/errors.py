@@ -44,8 +44,30 @@ class DestinationUnavailable(DeliveryError):
     """
 
 
+class RedisAnswered(DestinationUnavailable):
+    """Redis answered, but the delivery does not count yet. Redis is reachable, so the circuit
+    breaker stays closed; the event waits like it would for Redis, and spends no attempt."""
+
+
+class NoSubscribers(RedisAnswered):
+    """A channel delivery's PUBLISH reached fewer than the webhook's min_subscribers; nothing
+    was kept. The event waits for a subscriber.
+    """
+
+
+class ReplicasBehind(RedisAnswered):
+    """WAIT counted fewer replicas than min_replicas_acked: the write (or the duplicate's marker)
+    may be on the primary alone, and a failover would lose it. The event waits; if the write
+    survives, its marker makes the later try a duplicate (confirmed by its own WAIT)."""
+
+
+class SlotMoved(RedisAnswered):
+    """A cluster node answered MOVED, ASK or TRYAGAIN for the delivery's slot (a failover or a
+    slot migration); the client's slot table is refreshed, so the next try goes to the new owner."""
+
+
 class DeliveryRefused(DeliveryError):
-    """Redis answered and refused the write (WRONGTYPE, OOM, script error...).
+    """Redis answered and refused the write (WRONGTYPE, script error...); OOM is a wait.
 
     Retrying may not help: it counts against the webhook's max_attempts.
     """
@@ -53,3 +75,13 @@ class DeliveryRefused(DeliveryError):
 
 class QueueUnavailable(SpillwayError):
     """The SQS queue could not take or give a message."""
+
+
+class ClaimCheckUnavailable(QueueUnavailable):
+    """The claim check's S3 bucket could not take, give or delete an object: like SQS failing, a
+    spill answers 503 and the drain leaves the record to SQS."""
+
+
+class ClaimCheckInvalid(SpillwayError):
+    """A claim check whose object is missing or does not match its SHA-256: the event can never
+    be delivered from it (poison)."""

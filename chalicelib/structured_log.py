@@ -1,4 +1,8 @@
-"""One JSON object per log line, so CloudWatch Logs Insights can query every field."""
+"""One JSON object per log line, so CloudWatch Logs Insights can query every field.
+
+LOG_FORMAT=text (the local stack sets it): one short line per event for a person at a
+terminal, `12:00:01.234 200 github delivered 1.52 ms event_id=...`, with no metrics block.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,11 @@ from typing import Any
 
 # Not "spillway": Chalice owns the logger named after the app and sets it to ERROR.
 LOGGER_NAME = "spillway.relay"
+# Read once, when the handler is made: the JSON path pays one flag check for the text format.
+_text_lines = False
+# A request's line says these in its own words, first; `path` repeats what the outcome says.
+_REQUEST_FIELDS = ("status", "webhook_id", "outcome", "latency_ms")
+_TEXT_LEFT_OUT = frozenset({*_REQUEST_FIELDS, "path"})
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -26,11 +35,48 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    # Quoted only when it would not read as one word: an error message, an empty string.
+    return text if text and not any(char.isspace() or char == '"' for char in text) else json.dumps(text)
+
+
+def text_line(level: int, message: str, fields: Mapping[str, Any], created: float | None = None) -> str:
+    """`HH:MM:SS.mmm [LEVEL] message name=value ...`; a request (message "webhook") reads
+    `HH:MM:SS.mmm status webhook outcome N ms name=value ...`. Local time: a person reads it."""
+    moment = time.time() if created is None else created
+    words = [time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"]
+    rest: Mapping[str, Any] = fields
+    if message == "webhook":
+        status, webhook_id, outcome, latency_ms = (fields.get(name, "-") for name in _REQUEST_FIELDS)
+        words += [str(status), str(webhook_id), str(outcome), f"{latency_ms} ms"]
+        rest = {name: value for name, value in fields.items() if name not in _TEXT_LEFT_OUT}
+    else:
+        if level != logging.INFO:
+            words.append(logging.getLevelName(level))
+        words.append(message)
+    words += [f"{name}={_text_value(value)}" for name, value in rest.items()]
+    return " ".join(words)
+
+
+class TextLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if not isinstance(fields, dict):
+            fields = {}
+        line = text_line(record.levelno, record.getMessage(), fields, record.created)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 def get_logger() -> logging.Logger:
+    global _text_lines
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonLineFormatter())
+        _text_lines = os.environ.get("LOG_FORMAT", "json").strip().lower() == "text"
+        handler.setFormatter(TextLineFormatter() if _text_lines else JsonLineFormatter())
         logger.addHandler(handler)
         logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
         # Lambda's root handler would print every line a second time, unstructured.
@@ -68,6 +114,11 @@ def log_event(
     A line that carries metrics is written whatever LOG_LEVEL says, since CloudWatch reads
     its metrics from it; it needs a `webhook_id` field, their dimension."""
     logger = get_logger()
+    if _text_lines:
+        # No CloudWatch reads a text line: no metrics block, and LOG_LEVEL alone decides.
+        if logger.isEnabledFor(level):
+            _write_line(logger, text_line(level, message, fields))
+        return
     if metrics:
         fields = {**fields, **embedded_metrics(metrics, "webhook_id")}
     elif not logger.isEnabledFor(level):
@@ -82,5 +133,10 @@ def _write_line(logger: logging.Logger, text: str) -> None:
     for handler in logger.handlers:
         if type(handler) is logging.StreamHandler:
             with handler.lock or contextlib.nullcontext():
-                handler.stream.write(text + "\n")
+                try:
+                    handler.stream.write(text + "\n")
+                except UnicodeEncodeError:
+                    # A lone surrogate (a queued body's JSON escape \ud800) is no UTF-8; a log
+                    # line must never fail the record it reports on.
+                    handler.stream.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
                 handler.flush()

@@ -1,10 +1,20 @@
-"""A Chalice app over HTTP as `chalice local` serves it, minus its two costs for a relay.
+"""A Chalice app over HTTP as `chalice local` serves it, minus its costs for a relay, with each
+request bounded.
 
 Same machinery (chalice.local's LocalDevServer, ChaliceRequestHandler, LocalGateway), same
 API Gateway events, stage "local" configuration, threaded. Differences:
 - TCP_NODELAY: ChaliceRequestHandler writes headers and body separately; with Nagle on, each
   keep-alive response waits ~40 ms for the client's delayed ACK (337 req/s -> ~1,850 measured).
 - No autoreload: its child process outlives a killed parent, still holding the port.
+- Each request is bounded (chalice local reads whatever comes, for as long as it takes): its
+  headers and body must arrive within request_timeout of its first byte, or a client trickling a
+  byte at a time holds a connection slot for ever; a Content-Length over max_body_bytes (the
+  largest body Lambda receives behind API Gateway, 4,521,984 bytes) is answered 413 before the
+  body is read; a chunked body is read and bounded
+  the same way (chalice local ignores it, and reads its bytes as the next request); any other
+  transfer coding is refused with 400.
+- The peer's address is the request's `requestContext.identity.sourceIp` (chalice local says
+  127.0.0.1 for everyone), so a webhook's `allow_ips` can be tried locally.
 """
 
 from __future__ import annotations
@@ -12,11 +22,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
+import json
 import logging
+import re
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice
 from chalice.cli.factory import CLIFactory
@@ -24,7 +37,12 @@ from chalice.config import Config
 from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
+from chalicelib.config.message_size import LAMBDA_MAX_BODY_BYTES
+from chalicelib.door.answers import error_answer
 from devstack.ports import wait_for_port
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 LOCAL_STAGE = "local"
 # At most this many connections are served at once, each by a thread of its own; the next waits
@@ -36,6 +54,20 @@ DEFAULT_MAX_CONNECTIONS = 64
 LISTEN_BACKLOG = 256
 # An idle keep-alive connection is closed after this long, so it cannot hold a slot forever.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 5.0
+# A request's headers and body must have arrived this long after its first byte.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+# What the relay can ever be handed on AWS: not API Gateway's 10 MB but the body that still fits
+# Lambda's 6 MB event once base64-encoded (chalicelib/config/message_size.py).
+DEFAULT_MAX_BODY_BYTES = LAMBDA_MAX_BODY_BYTES
+# A chunk-size or trailer line longer than this is malformed (http.client's own line limit);
+# so is a trailer of more than MAX_TRAILER_LINES lines.
+MAX_CHUNKED_LINE_BYTES = 65_536
+MAX_TRAILER_LINES = 100
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# After refusing a request whose body is still coming, what the client sends is read and dropped
+# for this long: closing with unread bytes sends a reset, which a client still writing sees
+# instead of the answer.
+LINGER_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +76,205 @@ class PortInUse(RuntimeError):
     pass
 
 
+class RequestRefused(Exception):
+    """The request cannot be handed to the app; answered with status and the relay's error shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RequestIncomplete(TimeoutError):
+    """The client stopped before its request was complete (it closed, or its time ran out): the
+    connection is dropped, as http.server drops one whose read timed out."""
+
+
+class DeadlineReader(io.RawIOBase):
+    """The connection's bytes, waiting at most idle_timeout for a request to start and then at
+    most request_timeout, in all, for the rest of it. A per-read timeout alone lets a client
+    that sends one byte every few seconds hold the connection for ever.
+
+    The deadline starts with the first byte received after `request_read()`, so time spent
+    running the app and answering never counts against the next request of the connection."""
+
+    def __init__(self, connection: socket.socket, idle_timeout: float | None, request_timeout: float | None) -> None:
+        super().__init__()
+        self._connection = connection
+        self._idle_timeout = idle_timeout
+        self._request_timeout = request_timeout
+        self._deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        if self._deadline is None:
+            self._connection.settimeout(self._idle_timeout)
+        else:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestIncomplete(f"request not received within {self._request_timeout} s")
+            self._connection.settimeout(remaining)
+        received = self._connection.recv_into(buffer)
+        if received and self._deadline is None and self._request_timeout is not None:
+            self._deadline = time.monotonic() + self._request_timeout
+        return received
+
+    def request_read(self) -> None:
+        """The request is in: the answer is written under the idle timeout, not what is left of the deadline."""
+        self._deadline = None
+        self._connection.settimeout(self._idle_timeout)
+
+
+def _content_length(value: str) -> int:
+    if not value.strip().isdigit():
+        raise RequestRefused(400, "invalid_content_length", f"Content-Length must be a whole number, got {value!r}")
+    return int(value)
+
+
 class NoDelayRequestHandler(ChaliceRequestHandler):
     disable_nagle_algorithm = True
     # Buffer each response so headers and body leave in one send (http.server flushes after
     # every request), instead of two small packets.
     wbufsize = 64 * 1024
+    rfile: io.BufferedIOBase
 
     def setup(self) -> None:
         # StreamRequestHandler applies `timeout` to the connection's socket: a keep-alive
         # connection idle that long is closed (BaseHTTPRequestHandler answers a timeout so).
         self.timeout = getattr(self.server, "idle_timeout", None)
         super().setup()
+        self.max_body_bytes: int = getattr(self.server, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+        self.reader = DeadlineReader(
+            self.connection, self.timeout, getattr(self.server, "request_timeout", DEFAULT_REQUEST_TIMEOUT_SECONDS)
+        )
+        # In place of the file StreamRequestHandler made, whose reads know no deadline.
+        self.rfile.close()
+        self.rfile = io.BufferedReader(self.reader)
+        # Chalice's event converter writes this constant into every event; this handler serves one
+        # connection, so its own converter can carry the peer's address instead.
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = str(self.client_address[0])
+        self._body: bytes | None = None
+
+    def _bounded_handle(self) -> None:
+        try:
+            self._body = self._read_body()
+        except RequestRefused as refused:
+            self._refuse(refused)
+            return
+        self.reader.request_read()
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _bounded_handle
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        headers: dict[str, Any] = dict(self.headers)
+        if "Transfer-Encoding" in self.headers:
+            # API Gateway hands Lambda the whole body, de-chunked, with its length.
+            headers = {name: value for name, value in headers.items() if name.lower() != "transfer-encoding"}
+            headers["Content-Length"] = str(len(self._body or b""))
+        return headers, self._body
+
+    def handle_expect_100(self) -> bool:
+        # Refuse an oversized body before the client sends it (curl asks first for bodies over 1 MB).
+        try:
+            self._check_declared_length()
+        except RequestRefused as refused:
+            self._refuse(refused)
+            return False
+        return bool(super().handle_expect_100())
+
+    def _check_declared_length(self) -> int | None:
+        """The Content-Length, checked; None for a chunked body (Transfer-Encoding wins, RFC 9112 6.3)."""
+        transfer_encoding = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if transfer_encoding is not None:
+            if transfer_encoding.strip().lower() != "chunked":
+                raise RequestRefused(
+                    400, "unsupported_transfer_encoding", f"only chunked is understood, got {transfer_encoding!r}"
+                )
+            if lengths:
+                # Both at once is how requests are smuggled past a proxy: RFC 9112 lets a server refuse it.
+                raise RequestRefused(400, "ambiguous_length", "send Content-Length or Transfer-Encoding, not both")
+            return None
+        if len({value.strip() for value in lengths}) > 1:
+            raise RequestRefused(400, "ambiguous_length", f"Content-Length given differently: {lengths}")
+        length = _content_length(lengths[0]) if lengths else 0
+        if length > self.max_body_bytes:
+            raise RequestRefused(
+                413, "payload_too_large", f"Content-Length {length} is over this server's {self.max_body_bytes} bytes"
+            )
+        return length
+
+    def _read_body(self) -> bytes | None:
+        length = self._check_declared_length()
+        if length is None:
+            return self._read_chunked()
+        if length == 0:
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise RequestIncomplete("connection closed before the body was complete")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self._read_line()
+            size_text = size_line.split(b";", 1)[0].strip()  # a chunk extension is ignored
+            if not CHUNK_SIZE.fullmatch(size_text):
+                raise RequestRefused(400, "invalid_chunked_body", f"bad chunk size line {size_line[:40]!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            if len(body) + size > self.max_body_bytes:
+                raise RequestRefused(
+                    413, "payload_too_large", f"the body is over this server's {self.max_body_bytes} bytes"
+                )
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise RequestIncomplete("connection closed inside a chunk")
+            body += chunk
+            if self._read_line() != b"":
+                raise RequestRefused(400, "invalid_chunked_body", "a chunk is longer than its size says")
+        for _ in range(MAX_TRAILER_LINES):
+            if self._read_line() == b"":
+                return bytes(body)
+        raise RequestRefused(400, "invalid_chunked_body", f"more than {MAX_TRAILER_LINES} trailer lines")
+
+    def _read_line(self) -> bytes:
+        """One CRLF-terminated line of a chunked body, without its CRLF."""
+        line = self.rfile.readline(MAX_CHUNKED_LINE_BYTES + 1)
+        if not line:
+            raise RequestIncomplete("connection closed inside a chunked body")
+        if len(line) > MAX_CHUNKED_LINE_BYTES or not line.endswith(b"\n"):
+            raise RequestRefused(400, "invalid_chunked_body", "a chunked body line is too long")
+        return line.rstrip(b"\r\n")
+
+    def _refuse(self, refused: RequestRefused) -> None:
+        """Answers and closes: the rest of the request is unread, and would be taken for the next one."""
+        body = json.dumps(error_answer(refused.status, refused.code, str(refused)).body).encode()
+        self.reader.request_read()
+        self.close_connection = True
+        self.send_response(refused.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-closes, then drops what the client still sends, for LINGER_SECONDS at most."""
+        with contextlib.suppress(OSError):  # a timeout or a reset: the client is gone or too slow
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(remaining)
+                if not self.connection.recv(64 * 1024):
+                    return
 
     def log_message(self, format: str, *args: Any) -> None:
         # The relay logs one structured line per webhook already; the access log costs ~4% of
@@ -75,11 +295,15 @@ class ConnectionTrackingServer(ThreadedHTTPServer):
         *args: Any,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
         self.open_connections: set[socket.socket] = set()
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        self.max_body_bytes = max_body_bytes
         self._connections_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._stopping = threading.Event()
@@ -146,7 +370,8 @@ def _with_thread_local_request(app: Chalice) -> Chalice:
 
 class LocalHttpServer:
     """port=0 picks a free port; `url` names the one bound. At most max_connections are served
-    at once (see DEFAULT_MAX_CONNECTIONS); idle_timeout=None keeps idle connections open."""
+    at once (see DEFAULT_MAX_CONNECTIONS); idle_timeout=None keeps idle connections open;
+    request_timeout bounds the arrival of each request, request_timeout=None does not."""
 
     def __init__(
         self,
@@ -158,6 +383,8 @@ class LocalHttpServer:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         validate_routes(app.routes)
         self.app = _with_thread_local_request(app)
@@ -165,6 +392,8 @@ class LocalHttpServer:
         self.requested_port = port
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        self.max_body_bytes = max_body_bytes
         self.config = config or load_stage_config(stage=stage)
         self._dev_server: LocalDevServer | None = None
         self._thread: threading.Thread | None = None
@@ -226,7 +455,11 @@ class LocalHttpServer:
                 self.requested_port,
                 handler_cls=NoDelayRequestHandler,
                 server_cls=functools.partial(
-                    ConnectionTrackingServer, max_connections=self.max_connections, idle_timeout=self.idle_timeout
+                    ConnectionTrackingServer,
+                    max_connections=self.max_connections,
+                    idle_timeout=self.idle_timeout,
+                    request_timeout=self.request_timeout,
+                    max_body_bytes=self.max_body_bytes,
                 ),
             )
         except OSError as exc:

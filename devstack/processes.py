@@ -27,7 +27,7 @@ class ManagedProcess:
         command: Sequence[str],
         *,
         env: Mapping[str, str],
-        log_path: str,
+        log_path: str | None,
         cwd: str | None = None,
         ready: Callable[[], bool] | None = None,
     ) -> None:
@@ -54,8 +54,9 @@ class ManagedProcess:
         when the process exits or is not ready within timeout."""
         if self.running:
             return
-        # Appended to across restarts: one log tells the whole story of the process.
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
+        # Appended to across restarts: one log tells the whole story of the process. None: the
+        # child writes to this process's own output (a foreground server a person watches).
+        self._log = None if self.log_path is None else open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -73,11 +74,15 @@ class ManagedProcess:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self._reap()
-                raise ProcessFailed(f"{self.name} exited with {code} while starting; see {self.log_path}")
+                raise ProcessFailed(f"{self.name} exited with {code} while starting; see {self._log_name}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ProcessFailed(f"{self.name} was not ready within {timeout} s; see {self.log_path}")
+                raise ProcessFailed(f"{self.name} was not ready within {timeout} s; see {self._log_name}")
             time.sleep(0.05)
+
+    @property
+    def _log_name(self) -> str:
+        return self.log_path or "its output above"
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None:

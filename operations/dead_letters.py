@@ -6,6 +6,10 @@ Three kinds of message end up on the dead-letter queue (DLQ):
 - a plain queue message SQS moved there itself after maxReceiveCount receives (the DLQ is the
   retry queue's RedrivePolicy target): {"envelope", "redrive"}, shown as reason max_receive_count;
 - anything else (not JSON, or JSON that is not ours), shown as reason unreadable, never replayed.
+A large event's letter (either of the first two kinds) carries a "claim_check" pointer to its
+envelope in the LARGE_PAYLOAD_BUCKET instead of the envelope: show prints the pointer, replay
+sends the pointer back (the drain fetches the object and deletes it once delivered), and purge
+deletes the object with the letter.
 
 SQS has no "peek": reading a message means receiving it, which hides it for a visibility
 timeout. Every command receives in bounded rounds, keeps the messages it holds, and makes the
@@ -21,29 +25,29 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TextIO
 
+from chalicelib.config.settings import default_webhooks_config
 from chalicelib.envelope import utc_timestamp
-from chalicelib.queue.message import encode_queue_message, new_queue_message
+from chalicelib.queue.message import encode_queue_message, new_queue_message, new_redrive_state
+from operations.claim_check_bucket import s3_admin_client
+from operations.dead_letter_markers import MarkerLifetimes
 from operations.dead_letter_messages import (
     DeadLetterMessage,
-    DeadLetterToolError,
     PurgeReport,
     ReplayReport,
     Scan,
     ScanLimits,
     Selection,
 )
-from operations.dead_letter_queue import (
-    DeadLetterQueue,
-    find_queue_url,
-    sqs_call,
-)
+from operations.dead_letter_queue import DeadLetterQueue
 from operations.dead_letter_report import (
     format_table,
     json_row,
     pretty_document,
 )
+from operations.sqs_admin import SqsAdminError, admin_client, find_queue_url, sqs_call
 
 PURGE_PREVIEW_ROWS = 20
 
@@ -80,6 +84,12 @@ def show_dead_letter(dlq: DeadLetterQueue, identifier: str, out: TextIO) -> Dead
         if not scan.matched:
             return None
         out.write(pretty_document(scan.matched[0]) + "\n")
+        pointer = scan.matched[0].claim_check
+        if pointer is not None:
+            out.write(
+                f"claim check: the envelope is s3://{pointer['bucket']}/{pointer['key']} "
+                f"({pointer['size']} bytes, sha256 {pointer['sha256']})\n"
+            )
         return scan.matched[0]
     finally:
         dlq.release(scan.held)
@@ -93,27 +103,41 @@ def replay_dead_letters(
     *,
     dry_run: bool = False,
     now: datetime | None = None,
+    markers: MarkerLifetimes | None = None,
+    force: bool = False,
 ) -> ReplayReport:
     """Sends each selected envelope to the retry queue as a fresh queue message, then deletes
     its dead letter. Send first, delete second: a crash in between leaves a duplicate, which the
-    drain's idempotency marker stops, never a lost event."""
+    drain's idempotency marker stops, never a lost event. A letter whose marker may be gone
+    before its copy is delivered (see dead_letter_markers.py) is skipped unless `force`."""
     visibility = dlq.limits.list_visibility_seconds if dry_run else dlq.limits.hold_visibility_seconds
     scan = dlq.scan(selection, dlq.limits.max_scanned, visibility)
     deleted: set[str] = set()
     replayed: list[str] = []
     failed: list[str] = []
     try:
-        replayable = [message for message in scan.matched if message.envelope is not None]
-        skipped = [message for message in scan.matched if message.envelope is None]
-        for message in skipped:
-            out.write(f"skipped {message.summary()}: no envelope to replay ({message.detail})\n")
         moment = now or datetime.now(UTC)
+        lifetimes = markers or MarkerLifetimes()
+        if lifetimes.note:
+            out.write(lifetimes.note + "\n")
+        replayable: list[DeadLetterMessage] = []
+        skipped: list[DeadLetterMessage] = []
+        for message in scan.matched:
+            risk = None if not message.replayable or force else lifetimes.replay_risk(message, moment)
+            if not message.replayable:
+                out.write(f"skipped {message.summary()}: no envelope to replay ({message.detail})\n")
+            elif risk is not None:
+                out.write(f"skipped {message.summary()}: {risk} (--force replays it anyway)\n")
+            else:
+                replayable.append(message)
+                continue
+            skipped.append(message)
         verb = "would replay" if dry_run else "replayed"
         for position, message in enumerate(replayable, start=1):
             if not dry_run:
                 try:
                     _replay_one(dlq, retry_queue_url, message, moment)
-                except DeadLetterToolError as exc:
+                except SqsAdminError as exc:
                     failed.append(message.message_id)
                     out.write(f"FAILED {position}/{len(replayable)}: {message.summary()}: {exc}\n")
                     continue
@@ -130,17 +154,22 @@ def replay_dead_letters(
 
 
 def _replay_one(dlq: DeadLetterQueue, retry_queue_url: str, message: DeadLetterMessage, now: datetime) -> None:
-    envelope = message.envelope
-    if envelope is None:
-        raise DeadLetterToolError("no envelope to replay")
     note = f"replayed from the dead-letter queue ({message.reason})"
     error = f"{note}: {message.last_error}" if message.last_error else note
-    body = encode_queue_message(new_queue_message(envelope, utc_timestamp(now), error))
+    if message.claim_check is not None:
+        # The object stays in the bucket: the drain deletes it once the event is delivered.
+        fresh = {"claim_check": message.claim_check, "redrive": new_redrive_state(utc_timestamp(now), error)}
+        body = encode_queue_message(fresh)
+    elif message.envelope is not None:
+        body = encode_queue_message(new_queue_message(message.envelope, utc_timestamp(now), error))
+    else:
+        # replay_dead_letters hands over only replayable messages.
+        raise ValueError(f"{message.message_id}: no envelope to replay")
     sqs_call("send_message", lambda: dlq.client.send_message(QueueUrl=retry_queue_url, MessageBody=body))
     try:
         dlq.delete_one(message)
-    except DeadLetterToolError as exc:
-        raise DeadLetterToolError(f"sent to the retry queue but still on the dead-letter queue: {exc}") from exc
+    except SqsAdminError as exc:
+        raise SqsAdminError(f"sent to the retry queue but still on the dead-letter queue: {exc}", exc.code) from exc
 
 
 def _write_replay_summary(
@@ -155,10 +184,11 @@ def _write_replay_summary(
     if report.not_found:
         out.write(f"not found on the dead-letter queue: {', '.join(report.not_found)}\n")
     if expired:
-        # The drain measures age from the envelope's received_at, which a replay keeps.
+        # The drain measures max_age from the queue message's first_failed_at, which a replay
+        # sets to the moment of the replay (not from when the event arrived).
         out.write(
-            f"note: {len(expired)} expired event(s): the drain dead-letters them again unless the webhook's "
-            "retry.max_age_seconds now covers their age\n"
+            f"note: {len(expired)} expired event(s): a replay gives them retry.max_age_seconds again, counted "
+            "from now; if Redis cannot take them within that time, the drain dead-letters them again\n"
         )
     note = scan.stop_note()
     if note:
@@ -181,9 +211,11 @@ def purge_dead_letters(
     *,
     assume_yes: bool = False,
     now: datetime | None = None,
+    s3: Any = None,
 ) -> PurgeReport:
     """Deletes the selected messages batch by batch, never with PurgeQueue: AWS allows that once
-    a minute, and it takes whatever arrives while it runs, not just what the operator saw."""
+    a minute, and it takes whatever arrives while it runs, not just what the operator saw. A
+    deleted large event's object goes too (s3: a boto3 S3 client, else one is made)."""
     scan = dlq.scan(selection, dlq.limits.max_scanned, dlq.limits.hold_visibility_seconds)
     deleted: list[str] = []
     try:
@@ -206,9 +238,36 @@ def purge_dead_letters(
         out.write(f"deleted {len(deleted)}/{len(scan.matched)} message(s) from {dlq.name}\n")
         for message_id in failed:
             out.write(f"not deleted (its receipt handle is no longer valid; run again): {message_id}\n")
+        claimed = [m for m in scan.matched if m.message_id in deleted and m.claim_check is not None]
+        if claimed:
+            _delete_claimed_objects(s3 or _s3_client_beside(dlq.client), claimed, out)
         return PurgeReport(aborted=False, deleted=deleted, failed=failed)
     finally:
         dlq.release([message for message in scan.held if message.message_id not in deleted])
+
+
+def _s3_client_beside(sqs: Any) -> Any:
+    """An S3 client in the SQS client's region, at boto3's endpoint for S3 (AWS_ENDPOINT_URL for
+    the local stack, whose emulator serves both)."""
+    return s3_admin_client(getattr(getattr(sqs, "meta", None), "region_name", None))
+
+
+def _delete_claimed_objects(s3: Any, messages: Sequence[DeadLetterMessage], out: TextIO) -> None:
+    """Their letters are gone, so nothing points at these objects any more; one that cannot be
+    deleted is named (the bucket's lifecycle rule removes it within the queues' retention)."""
+    removed = 0
+    for message in messages:
+        pointer = message.claim_check
+        if pointer is None:
+            continue
+        where = f"s3://{pointer['bucket']}/{pointer['key']}"
+        try:
+            sqs_call(f"delete_object({where})", partial(s3.delete_object, Bucket=pointer["bucket"], Key=pointer["key"]))
+        except SqsAdminError as exc:
+            out.write(f"object not deleted: {exc}\n")
+            continue
+        removed += 1
+    out.write(f"deleted {removed}/{len(messages)} claim-check object(s)\n")
 
 
 # --- command line ------------------------------------------------------------------------
@@ -249,7 +308,7 @@ def _positive(text: str) -> int:
 
 def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dlq.py",
+        prog="python -m scripts.dlq",
         description="Inspect, replay and purge Spillway's dead-letter queue.",
         epilog="The SQS endpoint is boto3's own choice: AWS, or AWS_ENDPOINT_URL(_SQS) for a local stack.",
     )
@@ -274,6 +333,19 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     which.add_argument("--webhook", metavar="ID", help="this webhook's events")
     which.add_argument("--id", nargs="+", metavar="EVENT_ID", help="these event ids or message ids")
     replay.add_argument("--dry-run", action="store_true", help="change nothing; say what would be replayed")
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="replay even events whose idempotency marker may be gone before the copy is delivered (could "
+        "publish them twice)",
+    )
+    replay.add_argument(
+        "--config",
+        default=environ.get("WEBHOOKS_CONFIG") or default_webhooks_config(),
+        metavar="PATH",
+        help="webhooks.json, for each webhook's idempotency_ttl_seconds and max_age_seconds "
+        "(default: $WEBHOOKS_CONFIG or the project's webhooks.json)",
+    )
 
     purge = command("purge", "delete messages for good (asks first; everything when no filter is given)")
     purge_which = purge.add_mutually_exclusive_group()
@@ -287,14 +359,15 @@ def _selection(args: argparse.Namespace) -> Selection:
     return Selection(webhook_id=args.webhook, ids=frozenset(args.id or ()))
 
 
-def default_client(region: str | None) -> Any:
-    import boto3
-
-    return boto3.client("sqs", region_name=region)
-
-
 def _run_command(
-    args: argparse.Namespace, dlq: DeadLetterQueue, ask: Callable[[str], str], out: TextIO, err: TextIO
+    args: argparse.Namespace,
+    dlq: DeadLetterQueue,
+    ask: Callable[[str], str],
+    out: TextIO,
+    err: TextIO,
+    *,
+    environ: Mapping[str, str],
+    s3: Any = None,
 ) -> int:
     """The exit status: 0 done, 1 not found, not confirmed or partly failed."""
     if args.command == "list":
@@ -307,8 +380,12 @@ def _run_command(
         return 0
     if args.command == "replay":
         retry_url = find_queue_url(dlq.client, args.retry_queue)
-        return 0 if replay_dead_letters(dlq, retry_url, _selection(args), out, dry_run=args.dry_run).ok else 1
-    return 0 if purge_dead_letters(dlq, _selection(args), out, ask, assume_yes=args.yes).ok else 1
+        markers = MarkerLifetimes.load(args.config, environ)
+        report = replay_dead_letters(
+            dlq, retry_url, _selection(args), out, dry_run=args.dry_run, markers=markers, force=args.force
+        )
+        return 0 if report.ok else 1
+    return 0 if purge_dead_letters(dlq, _selection(args), out, ask, assume_yes=args.yes, s3=s3).ok else 1
 
 
 def main(
@@ -320,16 +397,18 @@ def main(
     err: TextIO | None = None,
     environ: Mapping[str, str] = os.environ,
     limits: ScanLimits = ScanLimits(),
+    s3: Any = None,
 ) -> int:
-    """The dlq command; every dependency can be handed in by a test. Returns the exit status."""
+    """The dlq command; every dependency can be handed in by a test (s3: the client that deletes a
+    purged large event's object). Returns the exit status."""
     args = build_parser(environ).parse_args(argv)
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        sqs = client if client is not None else sqs_call("client", lambda: default_client(args.region))
+        sqs = client if client is not None else admin_client(args.region)
         dlq = DeadLetterQueue(sqs, find_queue_url(sqs, args.dead_letter_queue), args.dead_letter_queue, limits)
-        return _run_command(args, dlq, ask, out, err)
-    except DeadLetterToolError as exc:
+        return _run_command(args, dlq, ask, out, err, environ=environ, s3=s3)
+    except SqsAdminError as exc:
         err.write(f"error: {exc}\n")
         return 1
     except KeyboardInterrupt:

@@ -17,10 +17,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config.settings import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_NAME
-from chalicelib.errors import SpillwayError
+from chalicelib.config.settings import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_NAME, Settings
+from chalicelib.errors import ConfigError, SpillwayError
 from operations.bytecode import add_bytecode, runtime_of_this_interpreter
-from operations.deploy_template import check_packaged_template, merge_template
+from operations.deploy_guards import (
+    UngrantedSecrets,
+    UnreachableRedis,
+    refuse_ungranted_secrets,
+    refuse_unreachable_redis,
+)
+from operations.deploy_template import (
+    DeployTimeVariable,
+    check_packaged_template,
+    deploy_time_variables,
+    merge_template,
+)
 from operations.queue_bootstrap import QueueUrls, bootstrap_queues
 from operations.stage_config import StageSettings, load_stage
 
@@ -40,6 +51,8 @@ class PackageResult:
     template_path: str
     deployment_zip: str
     merge_template_path: str
+    # The template's parameters: what `aws cloudformation deploy --parameter-overrides` may pass.
+    parameters: tuple[DeployTimeVariable, ...] = ()
 
 
 def schema_files(document: dict[str, Any], source: str) -> list[str]:
@@ -76,6 +89,11 @@ def bundled_webhooks_config(project_dir: str, source: str | None = None) -> Iter
         with open(source, encoding="utf-8") as file:
             text = file.read()
         document = json.loads(text)
+    except FileNotFoundError as exc:
+        raise PackagingError(
+            f"cannot ship {source}: no such file, and a bundle without webhooks.json answers every webhook "
+            "with 503: create it beside app.py, or name one with --webhooks-config PATH"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise PackagingError(f"cannot ship {source}: {exc}") from exc
     if not isinstance(document, dict):
@@ -137,7 +155,9 @@ def package(project_dir: str, stage_name: str, output_dir: str, webhooks_config:
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)  # a stale template or zip must not survive a failed run
     with bundled_webhooks_config(project_dir, webhooks_config) as webhooks_text:
+        refuse_stage_without_redis(stage, webhooks_text)
         write_json(merge_path, merge_template(stage, webhooks_text))
+        parameters = tuple(deploy_time_variables(stage, webhooks_text))
         run_chalice(project_dir, ["package", "--stage", stage_name, "--merge-template", merge_path, output_dir])
     template_path = os.path.join(output_dir, PACKAGED_TEMPLATE_NAME)
     with open(template_path, encoding="utf-8") as file:
@@ -146,7 +166,7 @@ def package(project_dir: str, stage_name: str, output_dir: str, webhooks_config:
     zip_path = os.path.join(output_dir, "deployment.zip")
     if lambda_runtimes(template) == {runtime_of_this_interpreter()}:
         add_bytecode(zip_path)
-    return PackageResult(output_dir, template_path, zip_path, merge_path)
+    return PackageResult(output_dir, template_path, zip_path, merge_path, parameters)
 
 
 def lambda_runtimes(template: dict[str, Any]) -> set[str]:
@@ -167,11 +187,50 @@ def bootstrap_stage_queues(stage: StageSettings, sqs_client: Any) -> QueueUrls:
     )
 
 
+def refuse_stage_without_redis(stage: StageSettings, webhooks_text: str) -> None:
+    """Raises PackagingError when a webhook's Redis is empty or loopback for the stage."""
+    try:
+        refuse_unreachable_redis(stage, webhooks_text)
+    except UnreachableRedis as exc:
+        raise PackagingError(str(exc)) from exc
+
+
+def refuse_batch_reports_chalice_deploy_drops(stage: StageSettings) -> None:
+    """Raises PackagingError when the stage tells the drain to report single failed records.
+
+    `chalice deploy` creates the drain's event source mapping without
+    `FunctionResponseTypes: [ReportBatchItemFailures]` (aws/chalice#2029). Lambda then ignores the
+    `batchItemFailures` the drain returns and deletes the whole batch, the failed records with it:
+    accepted events lost. With the setting false, the drain fails the invocation instead, and
+    Lambda keeps the batch."""
+    try:
+        reports = Settings.from_environ(stage.drain.environment).report_batch_item_failures
+    except ConfigError as exc:
+        raise PackagingError(f"stage {stage.stage!r}: {exc}") from exc
+    if reports:
+        raise PackagingError(
+            f"stage {stage.stage!r} sets REPORT_BATCH_ITEM_FAILURES="
+            f"{stage.drain.environment.get('REPORT_BATCH_ITEM_FAILURES')!r} for the drain, but `chalice deploy` "
+            "cannot turn ReportBatchItemFailures on for its event source (aws/chalice#2029): Lambda would "
+            "ignore the failed records the drain reports and delete them with the batch. Either deploy this "
+            "stage with `make package` and CloudFormation (its template turns ReportBatchItemFailures on and "
+            'sets the variable itself), or set REPORT_BATCH_ITEM_FAILURES to "false" for this stage in '
+            ".chalice/config.json (the drain then fails a batch it could not finish, and Lambda retries it)"
+        )
+
+
 def deploy(project_dir: str, stage_name: str, sqs_client: Any, webhooks_config: str | None = None) -> QueueUrls:
     """Queues first (Lambda refuses an event source on a queue that does not exist), then
-    webhooks.json, then `chalice deploy --stage S`."""
+    webhooks.json, then `chalice deploy --stage S`. Refuses, before changing anything, a stage
+    whose settings `chalice deploy` cannot honour."""
     stage = load_stage(project_dir, stage_name)
-    queues = bootstrap_stage_queues(stage, sqs_client)
-    with bundled_webhooks_config(project_dir, webhooks_config):
+    refuse_batch_reports_chalice_deploy_drops(stage)
+    with bundled_webhooks_config(project_dir, webhooks_config) as webhooks_text:
+        refuse_stage_without_redis(stage, webhooks_text)
+        try:
+            refuse_ungranted_secrets(project_dir, stage, webhooks_text)
+        except UngrantedSecrets as exc:
+            raise PackagingError(str(exc)) from exc
+        queues = bootstrap_stage_queues(stage, sqs_client)
         run_chalice(project_dir, ["deploy", "--stage", stage_name])
     return queues

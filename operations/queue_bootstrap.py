@@ -16,7 +16,16 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from chalicelib.config.message_size import SQS_MAX_MESSAGE_BYTES
 from chalicelib.errors import SpillwayError
+from operations.sqs_admin import (
+    QUEUE_EXISTS_CODES,
+    QueueMissing,
+    SqsAdminError,
+    find_queue_url,
+    queue_attributes,
+    sqs_call,
+)
 
 # AWS guidance for Lambda on SQS: queue visibility timeout >= 6 x the function's timeout, so a
 # batch still being processed (with retries of its own) is not handed to a second invocation.
@@ -28,10 +37,6 @@ MIN_MAX_RECEIVE_COUNT = 5
 MAX_MAX_RECEIVE_COUNT = 1_000
 MIN_RETENTION_SECONDS = 60  # SQS limit: 1 minute
 MAX_RETENTION_SECONDS = 1_209_600  # SQS limit: 14 days (the SQS default is 4 days)
-
-# Error codes for the same condition: the JSON protocol's and the older query protocol's.
-QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-QUEUE_EXISTS_CODES = frozenset({"QueueAlreadyExists", "QueueNameExists"})
 
 QueueAction = Literal["created", "updated", "unchanged"]
 
@@ -126,47 +131,35 @@ def attribute_matches(name: str, current: str | None, wanted: str) -> bool:
         return False
 
 
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def _find_queue_url(sqs_client: Any, queue_name: str) -> str | None:
-    from botocore.exceptions import ClientError
-
     try:
-        return str(sqs_client.get_queue_url(QueueName=queue_name)["QueueUrl"])
-    except ClientError as exc:
-        if _error_code(exc) in QUEUE_MISSING_CODES:
-            return None
-        raise
-
-
-def _queue_attributes(sqs_client: Any, queue_url: str) -> dict[str, str]:
-    response = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
-    return {str(name): str(value) for name, value in response.get("Attributes", {}).items()}
+        return find_queue_url(sqs_client, queue_name)
+    except QueueMissing:
+        return None
 
 
 def _create_queue(sqs_client: Any, queue_name: str, wanted: dict[str, str]) -> str | None:
     """The new queue's URL, or None when the queue appeared meanwhile (another bootstrap run)."""
-    from botocore.exceptions import ClientError
-
     try:
-        return str(sqs_client.create_queue(QueueName=queue_name, Attributes=wanted)["QueueUrl"])
-    except ClientError as exc:
-        if _error_code(exc) in QUEUE_EXISTS_CODES:
+        response = sqs_call(
+            f"create_queue({queue_name})", lambda: sqs_client.create_queue(QueueName=queue_name, Attributes=wanted)
+        )
+    except SqsAdminError as exc:
+        if exc.code in QUEUE_EXISTS_CODES:
             return None
         raise
+    return str(response["QueueUrl"])
 
 
 def _update_queue(sqs_client: Any, queue_name: str, queue_url: str, wanted: dict[str, str]) -> _QueueState:
-    current = _queue_attributes(sqs_client, queue_url)
+    current = queue_attributes(sqs_client, queue_url, ["All"])
     differing = {name: value for name, value in wanted.items() if not attribute_matches(name, current.get(name), value)}
     if differing:
         # SQS applies most changes within 60 s; MessageRetentionPeriod can take up to 15 minutes.
-        sqs_client.set_queue_attributes(QueueUrl=queue_url, Attributes=differing)
+        sqs_call(
+            f"set_queue_attributes({queue_name})",
+            lambda: sqs_client.set_queue_attributes(QueueUrl=queue_url, Attributes=differing),
+        )
     change = QueueChange(
         queue_name,
         "updated" if differing else "unchanged",
@@ -180,7 +173,7 @@ def _ensure_queue(sqs_client: Any, queue_name: str, wanted: dict[str, str]) -> _
     if queue_url is None:
         queue_url = _create_queue(sqs_client, queue_name, wanted)
         if queue_url is not None:
-            arn = _queue_attributes(sqs_client, queue_url)["QueueArn"]
+            arn = queue_attributes(sqs_client, queue_url, ["All"])["QueueArn"]
             created = tuple(AttributeChange(name, None, value) for name, value in wanted.items())
             return _QueueState(queue_url, arn, QueueChange(queue_name, "created", created))
         queue_url = _find_queue_url(sqs_client, queue_name)
@@ -200,32 +193,34 @@ def bootstrap_queues(
 ) -> QueueUrls:
     """Creates (or corrects) the dead-letter queue, then the retry queue that redrives to it.
 
-    Raises InvalidQueueSettings before any call to SQS, QueueBootstrapError when SQS refuses.
+    Raises InvalidQueueSettings before any call to SQS, SqsAdminError when SQS refuses or does
+    not answer.
     """
     validate_settings(drain_timeout_seconds, max_receive_count, retention_seconds)
     if retry_queue_name == dead_letter_queue_name:
         raise InvalidQueueSettings(
             f"the retry queue and the dead-letter queue must differ, both are {retry_queue_name!r}"
         )
-    from botocore.exceptions import BotoCoreError, ClientError
-
     # Both queues keep messages equally long. A message SQS moves to the DLQ keeps its original
     # enqueue time, so the DLQ must keep messages at least as long as the retry queue, or a
     # moved message could expire on arrival (the drain's own sends start a fresh clock).
     retention = str(retention_seconds)
-    try:
-        dead_letter = _ensure_queue(sqs_client, dead_letter_queue_name, {"MessageRetentionPeriod": retention})
-        retry = _ensure_queue(
-            sqs_client,
-            retry_queue_name,
-            {
-                "VisibilityTimeout": str(drain_timeout_seconds * VISIBILITY_TIMEOUT_FACTOR),
-                "MessageRetentionPeriod": retention,
-                "RedrivePolicy": redrive_policy(dead_letter.arn, max_receive_count),
-            },
-        )
-    except (BotoCoreError, ClientError) as exc:
-        raise QueueBootstrapError(f"{type(exc).__name__}: {exc}") from exc
+    # Set explicitly: a queue created without it takes only 262,144 bytes. At SQS's maximum, our
+    # queues take whatever QUEUE_MAX_MESSAGE_BYTES lets the door accept.
+    size = str(SQS_MAX_MESSAGE_BYTES)
+    dead_letter = _ensure_queue(
+        sqs_client, dead_letter_queue_name, {"MessageRetentionPeriod": retention, "MaximumMessageSize": size}
+    )
+    retry = _ensure_queue(
+        sqs_client,
+        retry_queue_name,
+        {
+            "VisibilityTimeout": str(drain_timeout_seconds * VISIBILITY_TIMEOUT_FACTOR),
+            "MessageRetentionPeriod": retention,
+            "MaximumMessageSize": size,
+            "RedrivePolicy": redrive_policy(dead_letter.arn, max_receive_count),
+        },
+    )
     return QueueUrls(
         retry_queue_url=retry.url,
         retry_queue_arn=retry.arn,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalice.config import Config
 from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
@@ -34,6 +34,11 @@ class FunctionSettings:
     memory_size: int
     timeout_seconds: int
     reserved_concurrency: int | None
+    # What Chalice gives this function: the stage's environment_variables, then its own.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # The IAM policy `chalice deploy` gives its role (autogen_policy false), relative to .chalice/;
+    # None: Chalice writes one from the code, which grants nothing of SSM or Secrets Manager.
+    iam_policy_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ def _function_settings(config: Config, stage: str, name: str) -> FunctionSetting
         memory_size=int(scoped.lambda_memory_size or DEFAULT_LAMBDA_MEMORY_SIZE),
         timeout_seconds=int(scoped.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT),
         reserved_concurrency=None if reserved is None else int(reserved),
+        environment=dict(scoped.environment_variables),
+        iam_policy_file=None if scoped.autogen_policy in (None, True) else scoped.iam_policy_file,
     )
 
 

@@ -4,7 +4,8 @@ Starts its own stack of separate processes on free ports (redis-server, moto's S
 behind a TCP proxy, the HTTP function, the drain's event-source runner), sends --events
 webhooks over --seconds from --senders concurrent senders while a fault injector, seeded by
 --seed, crashes, stops and hangs Redis, cuts off and hangs SQS, and SIGKILLs the runner. Then
-it heals everything, waits for the queues to drain, and checks that every event answered 200
+it heals everything (--cluster: a local Redis Cluster whose faults are a killed primary, a
+CLUSTER FAILOVER and a stalled replica instead), waits for the queues to drain, and checks that every event answered 200
 or 202 is on the stream exactly once. Exit status 0 only for no loss, no duplicate, no 5xx
 but 503, no 4xx and an empty dead-letter queue.
 """
@@ -15,8 +16,6 @@ import argparse
 import json
 import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from devstack.chaos.soak import SoakOptions, run_soak
 
@@ -38,6 +37,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=defaults.drain_deadline_seconds,
         help=f"seconds to wait for the queues to drain after sending ({defaults.drain_deadline_seconds:g})",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="a local Redis Cluster (3+3, min_replicas_acked 1) with its faults: primary killed, failover, replica lag",
+    )
     parser.add_argument("--no-faults", action="store_true", help="the same load with no fault (a baseline)")
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=arguments.seed,
         drain_deadline_seconds=arguments.drain_deadline,
         faults=not arguments.no_faults,
+        cluster=arguments.cluster,
         work_dir=os.path.abspath(arguments.logs) if arguments.logs else None,
     )
     report = run_soak(options, out=sys.stdout)

@@ -1,4 +1,4 @@
-"""Inspect, replay and purge Spillway's dead-letter queue: `python scripts/dlq.py --help`.
+"""Inspect, replay and purge Spillway's dead-letter queue: `python -m scripts.dlq --help`.
 
 The logic lives in operations/dead_letters.py; this file only makes it runnable from a checkout.
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as `python scripts/dlq.py` from anywhere: the repository root holds the packages.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from operations.dead_letters import main
+from operations.local_stack_settings import use_local_stack
 
 if __name__ == "__main__":
+    # Before main() builds its defaults: the queue names and the endpoint may come from the stack.
+    use_local_stack(os.environ)
     sys.exit(main())

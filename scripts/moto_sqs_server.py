@@ -6,10 +6,7 @@ The chaos soak's SQS backend (see devstack/moto_clock.py for why not plain `moto
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from devstack.moto_clock import use_fast_clock
 from devstack.moto_sqs import MotoSqsServer

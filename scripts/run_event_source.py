@@ -13,8 +13,6 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from devstack.local_http import load_stage_config
 from devstack.sqs_event_source import DEFAULT_POLL_WAIT_SECONDS, SqsEventSource
 from devstack.stack import LOCAL_DRAIN_TIMEOUT_SECONDS

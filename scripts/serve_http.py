@@ -9,8 +9,6 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from devstack.local_http import LocalHttpServer, load_stage_config
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,6 @@ import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = PROJECT_ROOT / "scripts"
 # What `chalice package` and `chalice deploy` read. The dependency cache (.chalice/deployments)
 # comes along when there is one, so that a test does not download wheels again.
 PROJECT_FILES = ("app.py", "requirements.txt", "webhooks.json")
@@ -36,10 +36,20 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def set_stage_variables(project: Path, stage: str, **variables: str) -> None:
+    """Adds environment variables to a stage of the copy's .chalice/config.json (a Redis that
+    `make package`/`make deploy` accept, for instance: they refuse the seed's localhost)."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"][stage].setdefault("environment_variables", {}).update(variables)
+    path.write_text(json.dumps(config, indent=2))
+
+
 def run_script(name: str, *arguments: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """scripts/<name> by this interpreter, as `make` runs it; output captured for the assertion message."""
+    """`python -m scripts.<name>` from the project root by this interpreter, as `make` runs it; output
+    captured for the assertion message."""
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / name), *arguments],
+        [sys.executable, "-m", f"scripts.{name}", *arguments],
         cwd=PROJECT_ROOT,
         env={**os.environ, **(environ or {})},
         capture_output=True,

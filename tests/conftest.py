@@ -34,6 +34,7 @@ RETRY_QUEUE = "spillway-retry"
 DEAD_LETTER_QUEUE = "spillway-dead-letter"
 STREAM = "webhook_events"
 CHANNEL = "webhook_events"
+ADMIN_TOKEN = "s3cr3t-admin"
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +62,14 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_process_state()
     yield
     reset_process_state()
+
+
+@pytest.fixture
+def admin_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """ADMIN_TOKEN set: /stats and /health?deep=1 answer its bearer."""
+    monkeypatch.setenv("ADMIN_TOKEN", ADMIN_TOKEN)
+    reset_process_state()
+    return ADMIN_TOKEN
 
 
 def webhook_settings(redis_server: RedisServer, **overrides: Any) -> dict[str, Any]:

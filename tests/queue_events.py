@@ -60,3 +60,31 @@ def body_of(message: QueueMessage | dict[str, Any]) -> str:
 def decoded(body: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(body)
     return document
+
+
+def drain_retry_queue(sqs_client: Any, queue_name: str = "spillway-retry", max_rounds: int = 60) -> list[str]:
+    """Runs the drain over the retry queue as Lambda would, until the queue holds nothing, not
+    even delayed redrives (bounded: max_rounds receives of up to 1 s each). Returns the drain
+    outcomes, one per record handled."""
+    from chalicelib.queue.drain import DrainRecord, drain_batch
+
+    url = sqs_client.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    outcomes: list[str] = []
+    for _ in range(max_rounds):
+        received = sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        messages = received.get("Messages", [])
+        if messages:
+            report = drain_batch(DrainRecord(message["MessageId"], message["Body"]) for message in messages)
+            outcomes += [outcome.value for outcome in report.outcomes.values()]
+            for message in messages:
+                sqs_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            continue
+        attributes = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        waiting = sum(
+            int(attributes.get(name, 0))
+            for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                         "ApproximateNumberOfMessagesNotVisible")
+        )  # fmt: skip
+        if waiting == 0:
+            return outcomes
+    raise AssertionError(f"the retry queue was not empty after {max_rounds} rounds: {outcomes}")

@@ -37,3 +37,12 @@ def required_by_name(text: str) -> dict[str, bool]:
         name = match.group("name")
         found[name] = found.get(name, False) or match.group("default") is None
     return found
+
+
+def defaults_by_name(text: str) -> dict[str, str]:
+    """The default of each variable `text` gives one (`${VAR:-default}`), from its first such reference."""
+    found: dict[str, str] = {}
+    for match in _REFERENCE.finditer(text):
+        if match.group("default") is not None:
+            found.setdefault(match.group("name"), match.group("default"))
+    return found

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from chalicelib.config import declarations as declared
+from chalicelib.config.fields import FieldBlock
 from chalicelib.config.loader import load_config
+from chalicelib.config.message_size import SQS_DEFAULT_MESSAGE_BYTES, queue_max_message_bytes
 from chalicelib.config.model import RelayConfig
 from chalicelib.errors import ConfigError
-from chalicelib.process_state import ProcessCache
+from chalicelib.process_state import ProcessCache, clock
 from chalicelib.structured_log import log_event
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,40 +44,96 @@ class Settings:
     retry_after_seconds: int
     report_batch_item_failures: bool
     aws_region: str
+    # The largest queue message the door may count on: at most the queues' MaximumMessageSize.
+    queue_max_message_bytes: int = SQS_DEFAULT_MESSAGE_BYTES
+    # The claim check's S3 bucket; None: an event too large for a queue message is refused (413).
+    large_payload_bucket: str | None = None
+    secrets_refresh_seconds: int = declared.ENV_SECRETS_REFRESH_SECONDS.default
     admin_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        retry_after = environ.get("RETRY_AFTER_SECONDS", "30")
-        if not retry_after.isdigit():
-            raise ConfigError(
-                "environment", None, "RETRY_AFTER_SECONDS", f"must be a whole number, got {retry_after!r}"
-            )
+        """Raises ConfigError naming the variable."""
+        variables = FieldBlock.environment(environ, declared.ENVIRONMENT.names())
         return cls(
-            webhooks_config=environ.get("WEBHOOKS_CONFIG") or default_webhooks_config(),
-            retry_queue_name=environ.get("RETRY_QUEUE_NAME") or "spillway-retry",
-            retry_queue_url=environ.get("RETRY_QUEUE_URL") or None,
-            dead_letter_queue_name=environ.get("DEAD_LETTER_QUEUE_NAME") or "spillway-dead-letter",
-            dead_letter_queue_url=environ.get("DEAD_LETTER_QUEUE_URL") or None,
-            retry_after_seconds=int(retry_after),
-            report_batch_item_failures=environ.get("REPORT_BATCH_ITEM_FAILURES", "false").lower()
+            webhooks_config=variables.read(declared.ENV_WEBHOOKS_CONFIG) or default_webhooks_config(),
+            retry_queue_name=variables.read(declared.ENV_RETRY_QUEUE_NAME),
+            retry_queue_url=variables.read(declared.ENV_RETRY_QUEUE_URL),
+            dead_letter_queue_name=variables.read(declared.ENV_DEAD_LETTER_QUEUE_NAME),
+            dead_letter_queue_url=variables.read(declared.ENV_DEAD_LETTER_QUEUE_URL),
+            retry_after_seconds=variables.read(declared.ENV_RETRY_AFTER_SECONDS),
+            # Lenient on purpose: anything but a yes is false, the setting that loses nothing
+            # (a failed record fails its whole batch, which runs again).
+            report_batch_item_failures=(environ.get(declared.ENV_REPORT_BATCH_ITEM_FAILURES.name) or "").lower()
             in ("1", "true", "yes"),
-            aws_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            admin_token=environ.get("ADMIN_TOKEN") or None,
+            aws_region=variables.read(
+                declared.ENV_AWS_REGION, default=environ.get("AWS_DEFAULT_REGION") or declared.ENV_AWS_REGION.default
+            ),
+            queue_max_message_bytes=queue_max_message_bytes(environ),
+            large_payload_bucket=variables.read(declared.ENV_LARGE_PAYLOAD_BUCKET),
+            secrets_refresh_seconds=variables.read(declared.ENV_SECRETS_REFRESH_SECONDS),
+            admin_token=variables.read(declared.ENV_ADMIN_TOKEN),
         )
 
 
+class ConfigInForce:
+    """One WEBHOOKS_CONFIG's configuration. One read from SSM or Secrets Manager is read again
+    every `refresh_seconds`, so a rotated secret or an edited parameter takes effect without a
+    deploy; a configuration read only from a file and the environment is kept for good.
+
+    A failed refresh keeps the last good configuration and logs why: an AWS outage, or a bad edit
+    of a parameter, must not turn accepted webhooks into 503s. It is tried again a period later."""
+
+    def __init__(self, config: RelayConfig, reload: Callable[[], RelayConfig], refresh_seconds: int):
+        self._config = config
+        self._reload = reload
+        self._refresh_seconds = refresh_seconds
+        self._refresh_at = self._next_refresh(config)
+        self._refreshing = threading.Lock()
+
+    def _next_refresh(self, config: RelayConfig) -> float | None:
+        return clock() + self._refresh_seconds if config.read_from_aws else None
+
+    def current(self) -> RelayConfig:
+        if self._refresh_at is None or clock() < self._refresh_at:
+            return self._config
+        # One thread reads AWS; the others go on with the configuration they have.
+        if not self._refreshing.acquire(blocking=False):
+            return self._config
+        try:
+            try:
+                self._config = self._reload()
+            except ConfigError as exc:
+                log_event("config_refresh_failed", level=logging.ERROR, error=str(exc))
+                self._refresh_at = clock() + self._refresh_seconds
+            else:
+                self._refresh_at = self._next_refresh(self._config)
+        finally:
+            self._refreshing.release()
+        return self._config
+
+
 _settings: ProcessCache[str, Settings] = ProcessCache("settings")
-_configs: ProcessCache[str, RelayConfig] = ProcessCache("relay config")
+_configs: ProcessCache[str, ConfigInForce] = ProcessCache("relay config")
 
 
 def get_settings() -> Settings:
     return _settings.get("environ", lambda _: Settings.from_environ(os.environ))
 
 
+def _load_in_force(path: str) -> ConfigInForce:
+    settings = get_settings()
+
+    def load() -> RelayConfig:
+        return load_config(path, aws_region=settings.aws_region)
+
+    return ConfigInForce(load(), load, settings.secrets_refresh_seconds)
+
+
 def get_relay_config() -> RelayConfig:
-    """The webhooks.json in force; a broken file raises ConfigError on every call until fixed."""
-    return _configs.get(get_settings().webhooks_config, load_config)
+    """The configuration in force; a broken one raises ConfigError on every call until fixed
+    (once loaded, a configuration read from AWS stays in force through failed refreshes)."""
+    return _configs.get(get_settings().webhooks_config, _load_in_force).current()
 
 
 def validate_config_at_load() -> None:

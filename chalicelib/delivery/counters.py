@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from chalicelib.config.model import WebhookConfig
 from chalicelib.delivery.redis_clients import get_redis
@@ -21,23 +22,24 @@ COUNTERS = ("delivered_inline", "delivered_from_queue", "redriven", "dead_letter
 
 
 def count_dead_letter(webhook: WebhookConfig, redrives: int) -> None:
-    client = get_redis(webhook.redis.connection, webhook.inline.socket_timeout, webhook.inline.connect_timeout)
+    key = stats_key(webhook.redis, webhook.webhook_id)
     try:
+        client = get_redis(webhook.redis.connection, webhook.inline.socket_timeout, webhook.inline.connect_timeout)
         pipeline = client.pipeline(transaction=False)
-        pipeline.hincrby(stats_key(webhook.webhook_id), "dead_lettered", 1)
+        pipeline.hincrby(key, "dead_lettered", 1)
         if redrives:
-            pipeline.hincrby(stats_key(webhook.webhook_id), "redriven", redrives)
+            pipeline.hincrby(key, "redriven", redrives)
         pipeline.execute()
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
         log_event("stats_not_counted", level=logging.WARNING, webhook_id=webhook.webhook_id, error=str(exc))
 
 
 def read_counters(webhook: WebhookConfig) -> dict[str, int]:
     """Raises DestinationUnavailable when the webhook's Redis cannot be read."""
-    client = get_redis(webhook.redis.connection, webhook.inline.socket_timeout, webhook.inline.connect_timeout)
     try:
-        raw = client.hgetall(stats_key(webhook.webhook_id))
-    except redis.RedisError as exc:
+        client = get_redis(webhook.redis.connection, webhook.inline.socket_timeout, webhook.inline.connect_timeout)
+        raw = client.hgetall(stats_key(webhook.redis, webhook.webhook_id))
+    except (redis.RedisError, RedisClusterException) as exc:
         raise DestinationUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
     counts = {name: int(raw.get(name.encode(), 0)) for name in COUNTERS}
     # Every event that went through the queue and is done: delivered from it, or dead.

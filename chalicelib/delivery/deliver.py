@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from tenacity import (
     Retrying,
@@ -22,21 +23,29 @@ from tenacity import (
 
 from chalicelib.config.model import InlineBudget, RedisTarget
 from chalicelib.delivery.circuit_breaker import CircuitOpen, breaker_for
-from chalicelib.delivery.redis_script import DeliveryOutcome, run_delivery_script
+from chalicelib.delivery.redis_script import DeliveryOutcome, check_duplicate, run_delivery_script
 from chalicelib.envelope import Envelope
-from chalicelib.errors import DeliveryRefused, DestinationUnavailable
+from chalicelib.errors import DeliveryRefused, DestinationUnavailable, NoSubscribers, RedisAnswered, ReplicasBehind
+
+T = TypeVar("T")
 
 
 def inline_retrying(budget: InlineBudget, sleep: Callable[[float], None] = time.sleep) -> Retrying:
     """One policy for the inline path: retry only what waiting can fix, and never start an
     attempt that could run past the budget (a hung Redis holds each attempt for its
-    connect plus socket timeout)."""
+    connect plus socket timeout). Not retried: an open circuit, a PUBLISH that found no
+    subscriber (a consumer reconnecting takes longer than the budget's few hundred
+    milliseconds, so the budget is better spent on the spill, which waits for it), and replicas
+    behind (WAIT already waited replica_ack_timeout_ms for them; a primary with no replica
+    would make every request wait that long again per try). A slot that moved is retried: the
+    next try goes to its new owner."""
     attempt_worst_case = budget.connect_timeout + budget.socket_timeout
     return Retrying(
         stop=stop_after_attempt(budget.max_attempts)
         | stop_before_delay(max(budget.budget_seconds - attempt_worst_case, 0.0)),
         wait=wait_exponential_jitter(multiplier=0.02, max=0.2, jitter=0.02),
-        retry=retry_if_exception_type(DestinationUnavailable) & retry_if_not_exception_type(CircuitOpen),
+        retry=retry_if_exception_type(DestinationUnavailable)
+        & retry_if_not_exception_type((CircuitOpen, NoSubscribers, ReplicasBehind)),
         reraise=True,
         sleep=sleep,
     )
@@ -61,25 +70,40 @@ def deliver(
     """Publish the event once. `redrives` is None for the inline path (retried within the
     budget) and how often the queue sent the event round for the drain (one try).
     `encoded` is the envelope's JSON when the caller already has it.
-    Raises DestinationUnavailable (CircuitOpen included: wait) or DeliveryRefused."""
+    Raises DestinationUnavailable (CircuitOpen and NoSubscribers included: wait) or
+    DeliveryRefused."""
+
+    def one_try() -> DeliveryOutcome:
+        return run_delivery_script(envelope, target, budget, encoded, redrives)
+
     if redrives is not None:
-        return _through_breaker(envelope, target, budget, encoded, redrives)
+        return _through_breaker(target, budget, one_try)
     for attempt in _inline_policy(budget):
         with attempt:
-            return _through_breaker(envelope, target, budget, encoded, None)
+            return _through_breaker(target, budget, one_try)
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
 
-def _through_breaker(
-    envelope: Envelope, target: RedisTarget, budget: InlineBudget, encoded: str | None, redrives: int | None
-) -> DeliveryOutcome:
-    """One try, unless the breaker is open (CircuitOpen). Redis refusing the write still
-    proves it reachable: that closes the breaker too."""
+def delivered_before(envelope: Envelope, target: RedisTarget, budget: InlineBudget) -> bool:
+    """Whether an earlier copy of the event was delivered (its marker is set; counted as a
+    duplicate then): the drain asks before it gives up on an event. One try, through the
+    breaker. Raises DestinationUnavailable or DeliveryRefused when Redis cannot tell."""
+    return _through_breaker(target, budget, lambda: check_duplicate(envelope, target, budget))
+
+
+def _through_breaker(target: RedisTarget, budget: InlineBudget, call: Callable[[], T]) -> T:
+    """One try, unless the breaker is open (CircuitOpen). Redis refusing the write, finding no
+    subscriber, replicas behind, a slot moved: each still proves Redis reachable, so each
+    closes the breaker too. The breaker is per configured connection, so per cluster in cluster
+    mode (docs/operate.md)."""
     breaker = breaker_for(target.connection, budget)
     if not breaker.allow():
         raise breaker.open_error()
     try:
-        outcome = run_delivery_script(envelope, target, budget, encoded, redrives)
+        outcome = call()
+    except RedisAnswered:
+        breaker.record_success()
+        raise
     except DestinationUnavailable as exc:
         breaker.record_failure(str(exc))
         raise

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from chalicelib.config.model import DoorRules
 from chalicelib.errors import RejectedRequest
 from chalicelib.verification.registry import PROVIDERS
+from chalicelib.verification.verified import Verified
 
 
 def check_source_ip(rules: DoorRules, source_ip: str | None) -> None:
@@ -42,10 +43,9 @@ def check_content_type(rules: DoorRules, content_type: str | None) -> None:
         )
 
 
-def verify_sender(rules: DoorRules, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
-    """Runs the webhook's signature or credential check over the raw bytes; returns the
-    provider that passed, or None when the webhook has no `verify` block."""
+def verify_sender(rules: DoorRules, body: bytes, headers: Mapping[str, str], now: float) -> Verified | None:
+    """Runs the webhook's signature or credential check over the raw bytes; returns what it
+    proved (the delivery id it signed, if any), or None when the webhook has no `verify` block."""
     if rules.verify is None:
         return None
-    PROVIDERS[rules.verify.provider].verify(rules.verify, body, headers, now)
-    return rules.verify.provider
+    return PROVIDERS[rules.verify.provider].verify(rules.verify, body, headers, now)

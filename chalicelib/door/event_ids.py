@@ -1,5 +1,6 @@
 """The event id: the sender's own delivery id when it has one, so a retried delivery is
-recognised; else a hash of the body (when opted in), else a new UUID."""
+recognised; else a hash of the body (when opted in), else a new UUID. A delivery id the
+signature covers comes first and alone: an unsigned one could be swapped on a replay."""
 
 from __future__ import annotations
 
@@ -65,5 +66,10 @@ def configured_event_id(source: EventIdSource, headers: Mapping[str, str], paylo
     return None
 
 
-def choose_event_id(source: EventIdSource, headers: Mapping[str, str], payload: Any, body: bytes) -> str:
+def choose_event_id(
+    source: EventIdSource, headers: Mapping[str, str], payload: Any, body: bytes, signed_id: str | None = None
+) -> str:
+    """signed_id: the delivery id the verified signature covers (Verified.signed_id)."""
+    if signed_id is not None:
+        return _checked(signed_id, "the signed delivery id")
     return configured_event_id(source, headers, payload, body) or sender_delivery_id(headers) or str(uuid.uuid4())

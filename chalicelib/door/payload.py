@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import base64
-import json
-import math
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
 import fastjsonschema
 
-from chalicelib.config.model import MAX_JSON_DEPTH, DataType, PayloadSchema
+from chalicelib.config.declarations import MAX_JSON_DEPTH, DataType
+from chalicelib.config.model import PayloadSchema
 from chalicelib.errors import RejectedRequest
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    # 1e400 parses as inf: re-emitted as a bare Infinity, which is not JSON.
-    if math.isinf(number):
-        raise ValueError(f"{text} is beyond the range of a double")
-    return number
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON: consumers' parsers would choke on what we re-emit.
-    raise ValueError(f"{name} is not valid JSON")
+from chalicelib.json_numbers import loads_exact
 
 
 def json_depth_exceeds(document: Any, limit: int) -> bool:
@@ -40,7 +28,10 @@ def json_depth_exceeds(document: Any, limit: int) -> bool:
 
 def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
-        document = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        # Numbers a float would change (0.10000000000000000555, 1e-400, 1e400) stay exact
+        # Decimals, written back as sent; NaN and Infinity are refused (not JSON): no
+        # consumer's parser ever chokes on what we re-emit.
+        document = loads_exact(raw)
     except RecursionError as exc:
         raise RejectedRequest(400, "json_too_deep", f"body nests deeper than {max_depth} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
@@ -77,11 +68,39 @@ def parse_payload(data_type: DataType, raw: bytes, max_json_depth: int = MAX_JSO
     return parse_blob(raw)
 
 
+def as_floats(document: Any) -> Any:
+    """The document with each exact Decimal as the double a JSON parser would read."""
+    if isinstance(document, Decimal):
+        return float(document)
+    if isinstance(document, dict):
+        return {key: as_floats(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [as_floats(item) for item in document]
+    return document
+
+
+def _validate_as_floats(schema: PayloadSchema, payload: Any) -> None:
+    try:
+        schema.validate(as_floats(payload))
+    except (ArithmeticError, TypeError) as exc:
+        # multipleOf on a number past a double's range (1e400 reads as inf) cannot be decided.
+        raise RejectedRequest(422, "schema_violation", "a number is beyond the range the schema can check") from exc
+
+
 def check_schema(schema: PayloadSchema | None, payload: Any) -> None:
     if schema is None:
         return
     try:
-        schema.validate(payload)
+        try:
+            schema.validate(payload)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            if not isinstance(exc.value, Decimal):
+                raise
+            # An exact number fails "type": "integer" (1E+400) or breaks multipleOf's
+            # arithmetic: those keywords judge it as the double every JSON parser reads.
+            _validate_as_floats(schema, payload)
+        except (ArithmeticError, TypeError):
+            _validate_as_floats(schema, payload)
     except fastjsonschema.JsonSchemaValueException as exc:
         pointer = "/" + "/".join(str(part) for part in exc.path[1:])
         raise RejectedRequest(422, "schema_violation", f"{pointer}: {exc.message}") from exc

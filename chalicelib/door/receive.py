@@ -15,12 +15,12 @@ from chalicelib.door.checks import check_content_type, check_source_ip, verify_s
 from chalicelib.door.envelope_builder import build_envelope
 from chalicelib.envelope import Envelope, encode_envelope
 from chalicelib.errors import ConfigError, DeliveryError, QueueUnavailable, RejectedRequest
-from chalicelib.queue.spill import spill_to_retry_queue
+from chalicelib.queue.message import QUEUE_MESSAGE_GROWTH_BYTES
+from chalicelib.queue.spill import SPILL_WRAPPER_BYTES, spill_to_retry_queue, spilled_size
 from chalicelib.structured_log import log_event
+from chalicelib.verification.verified import Verified
 
 DEFAULT_RETRY_AFTER_SECONDS = 30
-# SQS refuses messages over 256 KiB; anything we accept must fit once wrapped for the queue.
-SQS_MESSAGE_LIMIT_BYTES = 256 * 1024
 
 
 def _retry_after_seconds() -> int:
@@ -30,25 +30,38 @@ def _retry_after_seconds() -> int:
         return DEFAULT_RETRY_AFTER_SECONDS
 
 
-# Room kept around the envelope for the queue message's wrapper and redrive state (its last
-# error is at most 500 characters) and for a dead letter's reason block.
-QUEUE_WRAPPER_BYTES = 2048
-
-
-def _check_fits_queue(encoded_envelope: str) -> None:
-    try:
-        size = len(encoded_envelope.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        # A JSON escape of a lone UTF-16 surrogate (\ud800) parses, but is no Unicode text.
-        raise RejectedRequest(400, "invalid_json", "body holds a lone UTF-16 surrogate escape") from exc
-    if size > SQS_MESSAGE_LIMIT_BYTES - QUEUE_WRAPPER_BYTES:
+def _check_fits_queue(envelope: Envelope, encoded_envelope: str) -> bool:
+    """Whatever path the event takes, its queue message as SQS counts it (U+FFFE/U+FFFF escaped,
+    with its redrive state) must fit the retry queue with room to grow: an event answered 202 is
+    redriven and dead-lettered without being refused for its size. False: it does not, and a
+    spill would go through the claim-check bucket (LARGE_PAYLOAD_BUCKET); without one, a 413."""
+    room = get_settings().queue_max_message_bytes - QUEUE_MESSAGE_GROWTH_BYTES
+    if encoded_envelope.isascii():
+        # Known without a scan: the size is the length, and nothing needs escaping.
+        upper_bound = len(encoded_envelope)
+    else:
+        try:
+            utf8_bytes = len(encoded_envelope.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            # A JSON escape of a lone UTF-16 surrogate (\ud800) parses, but is no Unicode text.
+            raise RejectedRequest(400, "invalid_json", "body holds a lone UTF-16 surrogate escape") from exc
+        # SQS's escapes turn a 3-byte U+FFFF into 6 bytes: the text at most doubles.
+        upper_bound = 2 * utf8_bytes
+    if upper_bound + SPILL_WRAPPER_BYTES <= room:
+        return True
+    # Only large events pay for encoding the real queue message.
+    if spilled_size(envelope) <= room:
+        return True
+    if get_settings().large_payload_bucket is None:
         raise RejectedRequest(413, "payload_too_large", "the event would not fit a retry-queue message once wrapped")
+    return False
 
 
 def _check_request(
     webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None
-) -> str | None:
-    """Everything decided before the body is parsed; returns the provider that verified it."""
+) -> Verified | None:
+    """Everything decided before the body is parsed; returns what `verify` proved (None: no
+    `verify` block)."""
     check_source_ip(webhook.door, source_ip)
     if len(raw_body) > webhook.max_body_bytes:
         raise RejectedRequest(413, "payload_too_large", f"body is over {webhook.max_body_bytes} bytes")
@@ -59,33 +72,44 @@ def _check_request(
 
 
 def _spill(
-    webhook: WebhookConfig, envelope: Envelope, inline_error: DeliveryError, fields: dict[str, object]
+    webhook: WebhookConfig,
+    envelope: Envelope,
+    inline_error: DeliveryError,
+    fields: dict[str, object],
+    *,
+    claim_check_bucket: str | None,
+    encoded: str,
 ) -> Answer:
     fields["inline_error"] = str(inline_error)
     if not webhook.retry.enabled:
         fields.update(outcome="refused", path="inline")
-        return unavailable_answer("Redis is unavailable and retries are off for this webhook", _retry_after_seconds())
+        # Not always "Redis is down": too few subscribers, or replicas behind, end here too.
+        return unavailable_answer(
+            "Redis could not take the event now and retries are off for this webhook",
+            _retry_after_seconds(),
+        )
     try:
-        spill_to_retry_queue(envelope, str(inline_error))
+        spill_to_retry_queue(envelope, str(inline_error), claim_check_bucket, encoded)
     except QueueUnavailable as queue_error:
         fields.update(outcome="unavailable", path="none", queue_error=str(queue_error))
         return unavailable_answer("neither Redis nor the retry queue could take the event", _retry_after_seconds())
-    fields.update(outcome="queued", path="queue")
+    fields.update(outcome="queued", path="queue", claim_check=claim_check_bucket is not None)
     return Answer(202, {"status": "queued", "event_id": envelope["id"]})
 
 
 def _accept(
     webhook: WebhookConfig, raw_body: bytes, headers: Mapping[str, str], source_ip: str | None
 ) -> tuple[Answer, dict[str, object]]:
-    verified_by = _check_request(webhook, raw_body, headers, source_ip)
-    envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC), verified_by)
+    verified = _check_request(webhook, raw_body, headers, source_ip)
+    envelope = build_envelope(webhook, raw_body, headers, datetime.now(UTC), verified)
     encoded = encode_envelope(envelope)
-    _check_fits_queue(encoded)
+    claim_check_bucket = None if _check_fits_queue(envelope, encoded) else get_settings().large_payload_bucket
     fields: dict[str, object] = {"event_id": envelope["id"]}
     try:
         outcome = deliver(envelope, webhook.redis, webhook.inline, encoded=encoded)
     except DeliveryError as inline_error:
-        return _spill(webhook, envelope, inline_error, fields), fields
+        answer = _spill(webhook, envelope, inline_error, fields, claim_check_bucket=claim_check_bucket, encoded=encoded)
+        return answer, fields
     fields.update(outcome=outcome.value, path="inline")
     return Answer(200, {"status": outcome.value, "event_id": envelope["id"]}), fields
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from chalicelib.envelope import Envelope
-from chalicelib.queue.message import RedriveState, encode_queue_message
+from chalicelib.queue.message import ClaimCheck, RedriveState, encode_queue_message
 from chalicelib.queue.sqs import dead_letter_queue_url, send
 
 DeadLetterReason = Literal["exhausted", "expired", "poison"]
@@ -28,6 +28,8 @@ class DeadLetter(TypedDict):
     redrive: RedriveState | None
     dead_letter: DeadLetterInfo
     raw_body: str | None
+    # A claim-checked event's pointer: the letter then carries no envelope (encode_queue_message).
+    claim_check: NotRequired[ClaimCheck]
 
 
 def send_to_dead_letter_queue(letter: DeadLetter) -> str:

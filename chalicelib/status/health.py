@@ -1,5 +1,8 @@
-"""GET /health: is the configuration loaded? GET /health?deep=1: can every Redis target and both queues
-be reached right now?"""
+"""GET /health: is the configuration loaded? GET /health?deep=1 with the admin token: can every Redis
+target and both queues be reached right now?
+
+The endpoint is public, so only the deep answer names hosts, ports, errors, queue depths or webhook
+ids; without `Authorization: Bearer <ADMIN_TOKEN>` a deep request gets the shallow answer."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from chalicelib.delivery.redis_clients import get_redis
 from chalicelib.door.answers import Answer, error_answer
 from chalicelib.errors import ConfigError, QueueUnavailable
 from chalicelib.queue.sqs import queue_attributes, queue_url
+from chalicelib.status.admin_token import is_admin
 
 DEEP_VALUES = frozenset({"1", "true", "yes"})
 # The HTTP function's timeout is 15 s (.chalice/config.json) and one SQS call may take up to
@@ -33,19 +37,22 @@ QUEUE_DEPTH_ATTRIBUTES = (
 )
 
 
-def health_answer(query_params: Mapping[str, str] | None) -> Answer:
-    """The route's answer: shallow unless the query asks for `deep=1` (or `true`, `yes`)."""
-    if query_params and query_params.get("deep", "").lower() in DEEP_VALUES:
+def health_answer(query_params: Mapping[str, str] | None, authorization: str | None) -> Answer:
+    """The route's answer: shallow unless the query asks for `deep=1` (or `true`, `yes`) and the
+    caller holds the admin token. Anyone else asking for deep is answered like the shallow check,
+    the same with or without a token, so a probe learns nothing from trying."""
+    deep = query_params is not None and query_params.get("deep", "").lower() in DEEP_VALUES
+    if deep and is_admin(authorization):
         return deep_health()
     return shallow_health()
 
 
 def shallow_health() -> Answer:
     try:
-        config = get_relay_config()
+        get_relay_config()
     except ConfigError as exc:
         return error_answer(503, "config_invalid", str(exc))
-    return Answer(200, {"status": "ok", "webhooks": sorted(config.webhooks)})
+    return Answer(200, {"status": "ok"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,19 @@ def redis_label(connection: RedisConnection) -> str:
     return f"redis:{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
+def connection_traits(connection: RedisConnection) -> dict[str, Any]:
+    """How a connection talks to Redis, for the deep check: never a password or a token."""
+    if connection.iam is not None:
+        auth = "iam"
+    elif connection.username or (connection.url and urlsplit(connection.url).username):
+        auth = "acl"
+    elif connection.password or (connection.url and urlsplit(connection.url).password):
+        auth = "password"
+    else:
+        auth = "none"
+    return {"tls": connection.tls, "cluster": connection.cluster, "auth": auth}
+
+
 @dataclass(frozen=True)
 class RedisProbe:
     """One PING per distinct connection, within the tightest inline timeouts of the webhooks using it:
@@ -87,10 +107,16 @@ class RedisProbe:
     webhooks: tuple[str, ...]
 
     def run(self) -> CheckResult:
-        details: dict[str, Any] = {"webhooks": list(self.webhooks)}
+        details: dict[str, Any] = {"webhooks": list(self.webhooks), **connection_traits(self.connection)}
         started = time.perf_counter()
         try:
-            get_redis(self.connection, self.socket_timeout, self.connect_timeout).ping()
+            client = get_redis(self.connection, self.socket_timeout, self.connect_timeout)
+            if isinstance(client, redis.RedisCluster):
+                # Every primary: each owns the slots of some webhook's keys, and one that cannot
+                # answer leaves those webhooks spilling while the rest deliver.
+                client.ping(target_nodes=redis.RedisCluster.PRIMARIES)
+            else:
+                client.ping()
         except redis.RedisError as exc:
             return CheckResult(False, {"ok": False, **details, "error": _describe(exc)})
         latency_ms = round((time.perf_counter() - started) * 1000, 1)

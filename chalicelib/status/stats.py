@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from chalicelib.config.settings import get_relay_config, get_settings
 from chalicelib.delivery.counters import read_counters
 from chalicelib.door.answers import Answer, error_answer
 from chalicelib.errors import DestinationUnavailable
+from chalicelib.status.admin_token import is_admin
 from chalicelib.status.health import queue_probes
 
 
 def queue_depths() -> dict[str, Any]:
     return {probe.name: probe.run().details for probe in queue_probes(get_settings())}
-
-
-def is_admin(authorization: str | None) -> bool:
-    token = get_settings().admin_token
-    if not token or not authorization:
-        return False
-    scheme, _, presented = authorization.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
 def _webhook_stats(webhook_id: str) -> dict[str, Any]:

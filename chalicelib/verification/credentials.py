@@ -8,9 +8,25 @@ import hmac
 from collections.abc import Mapping
 
 from chalicelib.errors import RejectedRequest
-from chalicelib.verification.settings import VerifySettings
+from chalicelib.verification.settings import InvalidSettings, VerifySettings
+from chalicelib.verification.verified import NO_SIGNED_ID, Verified
 
 AUTHORIZATION = "authorization"
+
+
+def credential_header(settings: VerifySettings) -> str | None:
+    """The header that carries the shared secret itself, for the schemes that send one."""
+    if settings.provider == "token":
+        return settings.header or AUTHORIZATION
+    if settings.provider == "basic":
+        return AUTHORIZATION
+    return None
+
+
+def check_basic_settings(settings: VerifySettings) -> None:
+    for index, secret in enumerate(settings.secrets):
+        if ":" not in secret:
+            raise InvalidSettings(f"secrets[{index}]", "must be 'username:password'")
 
 
 def _matches_any(received: str, secrets: tuple[str, ...]) -> bool:
@@ -20,7 +36,7 @@ def _matches_any(received: str, secrets: tuple[str, ...]) -> bool:
     return matched
 
 
-def verify_token(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def verify_token(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     header = settings.header or AUTHORIZATION
     value = headers.get(header)
     if value is not None and header == AUTHORIZATION:
@@ -30,9 +46,10 @@ def verify_token(settings: VerifySettings, body: bytes, headers: Mapping[str, st
         raise RejectedRequest(401, "missing_credentials", f"the {header} header is missing")
     if not _matches_any(value, settings.secrets):
         raise RejectedRequest(401, "invalid_credentials", f"the {header} token is not one of the configured secrets")
+    return NO_SIGNED_ID
 
 
-def verify_basic(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def verify_basic(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     scheme, _, encoded = headers.get(AUTHORIZATION, "").partition(" ")
     try:
         credentials = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
@@ -42,3 +59,4 @@ def verify_basic(settings: VerifySettings, body: bytes, headers: Mapping[str, st
         raise RejectedRequest(401, "missing_credentials", "HTTP Basic credentials are missing")
     if not _matches_any(credentials, settings.secrets):
         raise RejectedRequest(401, "invalid_credentials", "the HTTP Basic credentials are not configured")
+    return NO_SIGNED_ID

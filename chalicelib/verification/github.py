@@ -6,12 +6,13 @@ from collections.abc import Mapping
 
 from chalicelib.verification.settings import VerifySettings
 from chalicelib.verification.signing import any_digest_matches, decode_hex, hmac_digest, invalid, missing
+from chalicelib.verification.verified import NO_SIGNED_ID, Verified
 
 HEADER = "x-hub-signature-256"
 PREFIX = "sha256="
 
 
-def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     value = headers.get(HEADER, "")
     signature = decode_hex(value[len(PREFIX) :]) if value.startswith(PREFIX) else None
     if not signature:
@@ -19,3 +20,4 @@ def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], no
     expected = (hmac_digest(secret.encode(), body) for secret in settings.secrets)
     if not any_digest_matches(expected, [signature]):
         raise invalid()
+    return NO_SIGNED_ID

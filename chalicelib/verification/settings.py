@@ -11,15 +11,28 @@ Encoding = Literal["hex", "base64"]
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """No defaults here: the loader passes every field, with the defaults declared in
+    chalicelib/config/declarations.py (the one place they are written)."""
+
     provider: str
     # Several secrets verify during a rotation: the old and the new one.
     secrets: tuple[str, ...] = field(repr=False)
-    tolerance_seconds: int = 300
+    tolerance_seconds: int
     # Generic schemes (hmac, token) name their own header and encoding.
-    header: str | None = None
-    algorithm: Algorithm = "sha256"
-    encoding: Encoding = "hex"
-    prefix: str = ""
-    signed_content: str = "{body}"
-    timestamp_header: str | None = None
-    id_header: str | None = None
+    header: str | None
+    algorithm: Algorithm
+    encoding: Encoding
+    prefix: str
+    signed_content: str
+    timestamp_header: str | None
+    id_header: str | None
+
+
+class InvalidSettings(ValueError):
+    """A verify setting its provider cannot use. `field` is named within the verify block
+    (`secrets[0]`, `algorithm`); the loader adds the file and the webhook."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem

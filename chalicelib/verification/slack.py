@@ -13,19 +13,25 @@ from chalicelib.verification.signing import (
     invalid,
     missing,
 )
+from chalicelib.verification.verified import NO_SIGNED_ID, Verified
 
 HEADER = "x-slack-signature"
 TIMESTAMP_HEADER = "x-slack-request-timestamp"
 PREFIX = "v0="
 
 
-def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def signed_content(timestamp: str, body: bytes) -> bytes:
+    return b"v0:" + timestamp.encode() + b":" + body
+
+
+def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     value = headers.get(HEADER, "")
     signature = decode_hex(value[len(PREFIX) :]) if value.startswith(PREFIX) else None
     if not signature:
         raise missing(HEADER)
     timestamp = check_timestamp(headers.get(TIMESTAMP_HEADER), TIMESTAMP_HEADER, now, settings.tolerance_seconds)
-    signed = b"v0:" + str(timestamp).encode() + b":" + body
+    signed = signed_content(str(timestamp), body)
     expected = (hmac_digest(secret.encode(), signed) for secret in settings.secrets)
     if not any_digest_matches(expected, [signature]):
         raise invalid()
+    return NO_SIGNED_ID

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chalicelib.verification.settings import VerifySettings
+from chalicelib.verification.settings import InvalidSettings, VerifySettings
 from chalicelib.verification.signing import (
     any_digest_matches,
     check_timestamp,
@@ -17,6 +17,7 @@ from chalicelib.verification.signing import (
     invalid,
     missing,
 )
+from chalicelib.verification.verified import Verified
 
 SECRET_PREFIX = "whsec_"
 HEADER_PREFIXES = ("webhook-", "svix-")
@@ -29,6 +30,18 @@ def signing_key(secret: str) -> bytes:
     return key
 
 
+def signed_content(message_id: str, timestamp: str, body: bytes) -> bytes:
+    return f"{message_id}.{timestamp}.".encode() + body
+
+
+def check_settings(settings: VerifySettings) -> None:
+    for index, secret in enumerate(settings.secrets):
+        try:
+            signing_key(secret)
+        except ValueError as exc:
+            raise InvalidSettings(f"secrets[{index}]", str(exc)) from exc
+
+
 def _headers(headers: Mapping[str, str]) -> tuple[str, str | None, str | None, str | None]:
     for prefix in HEADER_PREFIXES:
         if f"{prefix}signature" in headers:
@@ -36,7 +49,7 @@ def _headers(headers: Mapping[str, str]) -> tuple[str, str | None, str | None, s
     return HEADER_PREFIXES[0], None, None, None
 
 
-def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     prefix, message_id, timestamp, signature_header = _headers(headers)
     signatures = [
         signature
@@ -46,7 +59,8 @@ def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], no
     if not message_id or not signatures:
         raise missing(f"{prefix}id / {prefix}signature")
     checked = check_timestamp(timestamp, f"{prefix}timestamp", now, settings.tolerance_seconds)
-    signed = f"{message_id}.{checked}.".encode() + body
+    signed = signed_content(message_id, str(checked), body)
     expected = (hmac_digest(signing_key(secret), signed) for secret in settings.secrets)
     if not any_digest_matches(expected, signatures):
         raise invalid()
+    return Verified(signed_id=message_id)

@@ -16,11 +16,16 @@ from chalicelib.verification.signing import (
     invalid,
     missing,
 )
+from chalicelib.verification.verified import NO_SIGNED_ID, Verified
 
 HEADER = "stripe-signature"
 
 
-def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> None:
+def signed_content(timestamp: str, body: bytes) -> bytes:
+    return timestamp.encode() + b"." + body
+
+
+def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], now: float) -> Verified:
     timestamp: str | None = None
     signatures: list[bytes] = []
     for item in headers.get(HEADER, "").split(","):
@@ -32,7 +37,8 @@ def verify(settings: VerifySettings, body: bytes, headers: Mapping[str, str], no
     if timestamp is None or not signatures:
         raise missing(HEADER)
     check_timestamp(timestamp, HEADER, now, settings.tolerance_seconds)
-    signed = timestamp.encode() + b"." + body
+    signed = signed_content(timestamp, body)
     expected = (hmac_digest(secret.encode(), signed) for secret in settings.secrets)
     if not any_digest_matches(expected, signatures):
         raise invalid()
+    return NO_SIGNED_ID

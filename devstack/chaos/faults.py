@@ -5,6 +5,11 @@ a time (now and then both at once, the only way a sender can get a 503). The run
 SIGKILLs the drain's event-source runner, preferably while it holds messages in flight, and
 restarts it. Every kind of infrastructure fault comes once before any comes twice, so a short
 run still meets them all.
+
+Against a Redis Cluster (`make chaos ARGS=--cluster`) the Redis faults are the cluster's own,
+each on the shard that holds the webhook's stream: its primary SIGKILLed (the cluster promotes
+the replica; the node comes back as a replica), a coordinated CLUSTER FAILOVER, and replica lag
+(the replica SIGSTOPped, so WAIT falls short). A whole-Redis outage stays the default soak's.
 """
 
 from __future__ import annotations
@@ -29,9 +34,27 @@ class FaultKind(enum.Enum):
     REDIS_AND_SQS_DOWN = "redis_and_sqs_down"
     REDIS_AND_SQS_HANG = "redis_and_sqs_hang"
     RUNNER_CRASH = "runner_crash"
+    CLUSTER_PRIMARY_CRASH = "cluster_primary_crash"
+    CLUSTER_FAILOVER = "cluster_failover"
+    CLUSTER_REPLICA_LAG = "cluster_replica_lag"
 
 
-INFRASTRUCTURE_FAULTS = tuple(kind for kind in FaultKind if kind is not FaultKind.RUNNER_CRASH)
+INFRASTRUCTURE_FAULTS = (
+    FaultKind.REDIS_STOP,
+    FaultKind.REDIS_CRASH,
+    FaultKind.REDIS_HANG,
+    FaultKind.SQS_CUT,
+    FaultKind.SQS_HANG,
+    FaultKind.REDIS_AND_SQS_DOWN,
+    FaultKind.REDIS_AND_SQS_HANG,
+)
+CLUSTER_INFRASTRUCTURE_FAULTS = (
+    FaultKind.CLUSTER_PRIMARY_CRASH,
+    FaultKind.CLUSTER_FAILOVER,
+    FaultKind.CLUSTER_REPLICA_LAG,
+    FaultKind.SQS_CUT,
+    FaultKind.SQS_HANG,
+)
 # Seconds a fault lasts: long enough to open the circuit breaker (3 failures) and to make the
 # drain redrive, short enough that a soak of minutes sees many.
 DURATIONS: dict[FaultKind, tuple[float, float]] = {
@@ -43,6 +66,11 @@ DURATIONS: dict[FaultKind, tuple[float, float]] = {
     FaultKind.REDIS_AND_SQS_DOWN: (2.0, 6.0),
     FaultKind.REDIS_AND_SQS_HANG: (1.0, 4.0),
     FaultKind.RUNNER_CRASH: (0.5, 4.0),
+    # Long enough for the cluster to call the primary failed (node timeout 1 s) and promote.
+    FaultKind.CLUSTER_PRIMARY_CRASH: (3.0, 8.0),
+    # The switch itself is done when it returns; this is the calm after it.
+    FaultKind.CLUSTER_FAILOVER: (1.0, 3.0),
+    FaultKind.CLUSTER_REPLICA_LAG: (1.0, 6.0),
 }
 INFRASTRUCTURE_GAP_SECONDS = (2.0, 8.0)
 RUNNER_GAP_SECONDS = (5.0, 15.0)
@@ -76,14 +104,15 @@ def _track(
         at += seconds + rng.uniform(*gap)
 
 
-def fault_plan(seed: int, window_seconds: float) -> tuple[list[Fault], list[Fault]]:
+def fault_plan(seed: int, window_seconds: float, *, cluster: bool = False) -> tuple[list[Fault], list[Fault]]:
     """The infrastructure track and the runner track, each in time order, all within the window."""
     infrastructure_rng = random.Random(f"{seed}-infrastructure")
     order: list[FaultKind] = []
+    kinds = CLUSTER_INFRASTRUCTURE_FAULTS if cluster else INFRASTRUCTURE_FAULTS
 
     def next_infrastructure_kind() -> FaultKind:
         if not order:
-            order.extend(INFRASTRUCTURE_FAULTS)
+            order.extend(kinds)
             infrastructure_rng.shuffle(order)
         return order.pop()
 
@@ -120,6 +149,12 @@ def _begin(stack: ChaosStack, kind: FaultKind) -> str:
     elif kind is FaultKind.REDIS_AND_SQS_HANG:
         stack.hang_redis()
         stack.hang_sqs()
+    elif kind is FaultKind.CLUSTER_PRIMARY_CRASH:
+        return stack.crash_stream_primary()
+    elif kind is FaultKind.CLUSTER_FAILOVER:
+        return stack.fail_over_stream_shard()
+    elif kind is FaultKind.CLUSTER_REPLICA_LAG:
+        return stack.hang_stream_replica()
     elif kind is FaultKind.RUNNER_CRASH:
         in_flight = _wait_for_messages_in_flight(stack, IN_FLIGHT_WAIT_SECONDS)
         stack.crash_runner()
@@ -138,6 +173,8 @@ def _end(stack: ChaosStack, kind: FaultKind) -> None:
         stack.resume_sqs()
     if kind is FaultKind.RUNNER_CRASH:
         stack.start_runner()
+    if kind in (FaultKind.CLUSTER_PRIMARY_CRASH, FaultKind.CLUSTER_REPLICA_LAG):
+        stack.heal_cluster()
 
 
 def messages_in_flight(sqs: Any, queue_url: str) -> int | None:

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 # The answers that mean "accepted": the relay has the event (Redis, or the retry queue).
 ACCEPTED = (200, 202)
@@ -32,6 +33,9 @@ class SentEvent:
     event_id: str
     first_sent_at: float = 0.0
     answers: list[int] = field(default_factory=list)
+    # How long the last try waited for its answer: an inline delivery is quick, a spill takes
+    # the inline budget first.
+    last_answer_seconds: float = 0.0
 
     @property
     def accepted(self) -> bool:
@@ -56,11 +60,18 @@ def delivery_headers(event_id: str, sequence: int) -> dict[str, str]:
     return {"Content-Type": "application/json", id_header: event_id}
 
 
-class Connection:
-    """One keep-alive connection, reopened after any failure."""
+def webhook_url(base_url: str, webhook_id: str) -> str:
+    """The webhook's URL under a stack's base URL, which may carry a stage path (/api)."""
+    return f"{base_url.rstrip('/')}/webhook/{webhook_id}"
 
-    def __init__(self, host: str, port: int, path: str, timeout: float) -> None:
-        self.host, self.port, self.path, self.timeout = host, port, path, timeout
+
+class Connection:
+    """One keep-alive connection to a webhook URL (http), reopened after any failure."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, float | None]:
@@ -90,9 +101,7 @@ class SenderPool:
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        webhook_id: str,
+        url: str,
         run_id: str,
         events: list[SentEvent],
         *,
@@ -101,7 +110,7 @@ class SenderPool:
         policy: SenderPolicy,
         seed: int,
     ) -> None:
-        self.host, self.port, self.path = host, port, f"/webhook/{webhook_id}"
+        self.url = url
         self.run_id = run_id
         self.events = events
         self.seconds = seconds
@@ -150,7 +159,7 @@ class SenderPool:
 
     def _send_until_done(self, index: int) -> None:
         rng = random.Random(f"{self.seed}-sender-{index}")
-        connection = Connection(self.host, self.port, self.path, self.policy.timeout_seconds)
+        connection = Connection(self.url, self.policy.timeout_seconds)
         try:
             while not self.stopping.is_set() and (event := self._take()) is not None:
                 due = self._started_at + event.sequence * self.seconds / max(len(self.events), 1)
@@ -165,10 +174,12 @@ class SenderPool:
         event.first_sent_at = time.time()
         give_up_at = time.monotonic() + self.policy.max_seconds
         for attempt in range(self.policy.max_attempts):
+            asked_at = time.monotonic()
             try:
                 status, retry_after = connection.post(body, headers)
             except (OSError, http.client.HTTPException):
                 status, retry_after = NO_ANSWER, None
+            event.last_answer_seconds = time.monotonic() - asked_at
             event.answers.append(status)
             if status in ACCEPTED or 400 <= status < 500:
                 return

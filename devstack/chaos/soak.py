@@ -15,9 +15,9 @@ from typing import Any, TextIO
 import redis
 
 from devstack.chaos.faults import FaultInjector, FaultRecord, fault_plan
-from devstack.chaos.reconcile import Reconciliation, StreamReader, queue_depth, reconcile
-from devstack.chaos.senders import SenderPolicy, SenderPool, SentEvent, event_id_for
-from devstack.chaos.stack import HOST, STREAM, WEBHOOK_ID, ChaosStack
+from devstack.chaos.reconcile import Delivery, Reconciliation, StreamReader, reconcile
+from devstack.chaos.senders import SenderPolicy, SenderPool, SentEvent, event_id_for, webhook_url
+from devstack.chaos.stack import STREAM, WEBHOOK_ID, ChaosStack, RelayStack
 
 PROGRESS_EVERY_SECONDS = 10.0
 DRAIN_POLL_SECONDS = 0.5
@@ -33,6 +33,8 @@ class SoakOptions:
     # lost with a killed runner comes back after the 12 s visibility timeout.
     drain_deadline_seconds: float = 120.0
     faults: bool = True
+    # A local Redis Cluster with min_replicas_acked 1, and the cluster's faults (faults.py).
+    cluster: bool = False
     sender_policy: SenderPolicy = field(default_factory=SenderPolicy)
     # Keep the processes' logs here; by default a temporary folder, removed when the soak passes.
     work_dir: str | None = None
@@ -58,12 +60,14 @@ class SoakReport:
     def summary_line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         faults = len(self.faults)
-        return f"chaos seed {self.options.seed}: {self.reconciliation.summary_line()}, faults {faults}: {verdict}"
+        seed = f"{self.options.seed}{' (cluster)' if self.options.cluster else ''}"
+        return f"chaos seed {seed}: {self.reconciliation.summary_line()}, faults {faults}: {verdict}"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "seed": self.options.seed,
+            "cluster": self.options.cluster,
             "events": self.options.events,
             "seconds": self.options.seconds,
             "senders": self.options.senders,
@@ -79,25 +83,30 @@ class SoakReport:
 
 def _unexpected_exits(stack: ChaosStack) -> list[str]:
     """Processes down although every fault has been undone: they died by themselves."""
-    processes = {"redis-server": stack.redis.running, **{p.name: p.running for p in stack.processes}}
+    redis_running = all(node.running for node in stack.redis_nodes)
+    processes = {"redis-server": redis_running, **{p.name: p.running for p in stack.processes}}
     return sorted(name for name, running in processes.items() if not running)
 
 
 def _wait_for_drain(
-    stack: ChaosStack, reader: StreamReader, accepted_ids: set[str], deadline_seconds: float
+    stack: RelayStack, reader: StreamReader, accepted_ids: set[str], deadline_seconds: float
 ) -> tuple[bool, float]:
-    """Until every accepted event is on the stream and the retry queue is empty, or the deadline."""
-    assert stack.queues is not None
+    """Until every accepted event is on the stream and the retry queue is empty (when the stack's
+    queues are looked at), or the deadline."""
     started = time.monotonic()
     while True:
         with contextlib.suppress(redis.RedisError):
             reader.read_new()
-        arrived = accepted_ids <= reader.deliveries.keys()
-        if arrived and queue_depth(stack.admin_sqs(), stack.queues.retry_queue_url) == 0:
+        if accepted_ids <= reader.deliveries.keys() and _retry_queue_empty(stack):
             return True, time.monotonic() - started
         if time.monotonic() - started > deadline_seconds:
             return False, time.monotonic() - started
         time.sleep(DRAIN_POLL_SECONDS)
+
+
+def _retry_queue_empty(stack: RelayStack) -> bool:
+    depths = stack.queue_depths()
+    return depths is None or depths.retry == 0
 
 
 def _progress(events: list[SentEvent], pool: SenderPool, elapsed: float) -> str:
@@ -126,26 +135,36 @@ def _send_under_faults(
     injector.stop()
 
 
-def _drain_and_reconcile(
-    stack: ChaosStack, run_id: str, events: list[SentEvent], deadline_seconds: float
-) -> tuple[Reconciliation, bool, float]:
-    assert stack.queues is not None
+@dataclass(frozen=True)
+class DrainOutcome:
+    reconciliation: Reconciliation
+    # Every copy of every event on the stream, by event id.
+    deliveries: dict[str, Delivery]
+    drained: bool
+    seconds: float
+
+
+def drain_and_reconcile(
+    stack: RelayStack,
+    run_id: str,
+    events: list[SentEvent],
+    deadline_seconds: float,
+    *,
+    stream: str = STREAM,
+    stream_after: str = "-",
+) -> DrainOutcome:
+    """Waits (bounded) for the drain, then reconciles what was sent against the stream (its
+    entries after stream_after) and the queues."""
     client = stack.redis_client()
     try:
-        reader = StreamReader(client, STREAM)
+        reader = StreamReader(client, stream, after=stream_after)
         accepted_ids = {event.event_id for event in events if event.accepted}
         drained, drain_seconds = _wait_for_drain(stack, reader, accepted_ids, deadline_seconds)
         reader.read_new()
     finally:
         client.close()
-    reconciliation = reconcile(
-        run_id,
-        events,
-        reader.deliveries,
-        dead_letters=queue_depth(stack.admin_sqs(), stack.queues.dead_letter_queue_url),
-        retry_queue_left=queue_depth(stack.admin_sqs(), stack.queues.retry_queue_url),
-    )
-    return reconciliation, drained, drain_seconds
+    reconciliation = reconcile(run_id, events, reader.deliveries, stack.queue_depths())
+    return DrainOutcome(reconciliation, reader.deliveries, drained, drain_seconds)
 
 
 def run_soak(options: SoakOptions, out: TextIO | None = None) -> SoakReport:
@@ -156,12 +175,10 @@ def run_soak(options: SoakOptions, out: TextIO | None = None) -> SoakReport:
     started = time.monotonic()
     run_id = f"{options.seed}-{uuid.uuid4().hex[:6]}"
     work_dir = options.work_dir or tempfile.mkdtemp(prefix="spillway-chaos-")
-    stack = ChaosStack(work_dir)
+    stack = ChaosStack(work_dir, cluster=options.cluster)
     events = [SentEvent(sequence, event_id_for(run_id, sequence)) for sequence in range(options.events)]
     pool = SenderPool(
-        HOST,
-        stack.http_port,
-        WEBHOOK_ID,
+        webhook_url(stack.http_url, WEBHOOK_ID),
         run_id,
         events,
         seconds=options.seconds,
@@ -169,7 +186,7 @@ def run_soak(options: SoakOptions, out: TextIO | None = None) -> SoakReport:
         policy=options.sender_policy,
         seed=options.seed,
     )
-    tracks = fault_plan(options.seed, options.seconds) if options.faults else ([], [])
+    tracks = fault_plan(options.seed, options.seconds, cluster=options.cluster) if options.faults else ([], [])
     injector = FaultInjector(stack, tracks, on_record=_fault_announcer(say))
     stack.start()
     try:
@@ -182,20 +199,18 @@ def run_soak(options: SoakOptions, out: TextIO | None = None) -> SoakReport:
         unexpected = _unexpected_exits(stack)
         stack.heal()
         say("sending done; every fault healed; waiting for the drain")
-        reconciliation, drained, drain_seconds = _drain_and_reconcile(
-            stack, run_id, events, options.drain_deadline_seconds
-        )
+        outcome = drain_and_reconcile(stack, run_id, events, options.drain_deadline_seconds)
     finally:
         pool.abort()
         injector.stop()
         stack.close()
     report = SoakReport(
         options=options,
-        reconciliation=reconciliation,
+        reconciliation=outcome.reconciliation,
         faults=injector.records,
         unexpected_exits=unexpected,
-        drained=drained,
-        drain_seconds=drain_seconds,
+        drained=outcome.drained,
+        drain_seconds=outcome.seconds,
         work_dir=work_dir,
         elapsed_seconds=time.monotonic() - started,
         fault_counts=dict(Counter(record.kind.value for record in injector.records)),

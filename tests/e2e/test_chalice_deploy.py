@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from devstack.moto_sqs import MotoSqsServer
-from tests.chalice_project import copy_project, run_script
+from tests.chalice_project import copy_project, run_script, set_stage_variables
 
 pytestmark = pytest.mark.e2e
 
@@ -55,11 +55,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     """One deploy for the module: given a copy of the project and moto's server (emptied) at
     AWS_ENDPOINT_URL, when `make deploy` runs for dev."""
     project = copy_project(tmp_path_factory.mktemp("project"))
+    # a Redis Lambda could reach: make deploy refuses the seed's localhost
+    set_stage_variables(project, STAGE, REDIS_HOST="spillway.abc123.use1.cache.amazonaws.com")
     with pytest.MonkeyPatch.context() as monkeypatch, MotoSqsServer(port=0) as server:
         server.reset()
         patch_moto_to_import_chalice_swagger(monkeypatch)
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        run = run_script("deploy.py", "--project-dir", str(project), "--stage", STAGE)
+        run = run_script("deploy", "--project-dir", str(project), "--stage", STAGE)
         assert run.returncode == 0, run.stdout + run.stderr
         yield project, clients(server.url)
         server.reset()
@@ -150,7 +152,7 @@ def test_a_second_deploy_updates_in_place_and_leaves_no_bundled_copy(deployed: t
     project, aws = deployed
 
     # when
-    again = run_script("deploy.py", "--project-dir", str(project), "--stage", STAGE)
+    again = run_script("deploy", "--project-dir", str(project), "--stage", STAGE)
 
     # then
     assert again.returncode == 0, again.stdout + again.stderr

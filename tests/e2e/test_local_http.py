@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +17,8 @@ import redis
 
 from devstack.local_http import LocalHttpServer, PortInUse
 from devstack.moto_sqs import MotoSqsServer
-from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, stream_events
+from devstack.redis_server import RedisServer
+from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, WriteConfig, stream_events, webhook_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -181,3 +184,333 @@ def test_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_frees_i
         idle.close()
         waiting.close()
         server.stop()
+
+
+# --- each request is bounded ----------------------------------------------------------------
+
+REQUEST_TIMEOUT = 0.3
+SMALL_BODY_LIMIT = 1024
+
+
+def bounded_server(**options: Any) -> LocalHttpServer:
+    """A toy app with an echo and a source-address route, served with short bounds."""
+    from chalice import Chalice
+
+    app = Chalice(app_name="bounded")
+
+    @app.route("/")
+    def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.route("/echo", methods=["POST"], content_types=["text/plain"])
+    def echo() -> dict[str, Any]:
+        request = app.current_request
+        assert request is not None
+        return {"body": request.raw_body.decode(), "content_length": request.headers.get("content-length")}
+
+    @app.route("/source")
+    def source() -> dict[str, Any]:
+        request = app.current_request
+        assert request is not None
+        return {"source_ip": request.context["identity"]["sourceIp"]}
+
+    settings: dict[str, Any] = {"request_timeout": REQUEST_TIMEOUT, "max_body_bytes": SMALL_BODY_LIMIT}
+    server = LocalHttpServer(app, port=0, **{**settings, **options})
+    server.start()
+    return server
+
+
+@pytest.fixture
+def bounded() -> Iterator[LocalHttpServer]:
+    server = bounded_server()
+    yield server
+    server.stop()
+
+
+def raw_connection(server: LocalHttpServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def read_answer(connection: socket.socket) -> tuple[int, dict[str, Any], http.client.HTTPResponse]:
+    response = http.client.HTTPResponse(connection)
+    response.begin()
+    return response.status, json.loads(response.read()), response
+
+
+def closed_by_server(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def trickle_until_closed(connection: socket.socket, outcome: list[str]) -> None:
+    """One byte every 50 ms, for 5 s at most, until the server hangs up."""
+    for _ in range(100):
+        try:
+            connection.sendall(b"a")
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if readable and closed_by_server(connection):
+                outcome.append("closed")
+                return
+        except OSError:
+            outcome.append("closed")
+            return
+    outcome.append("still open after 5 s")
+
+
+@pytest.mark.parametrize(
+    "request_start",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: local\r\nX-Slow: ", id="headers"),
+        pytest.param(
+            b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n", id="body"
+        ),
+    ],
+)
+def test_a_client_trickling_its_request_is_cut_at_the_deadline_and_frees_its_slot(request_start: bytes) -> None:
+    # given a server of one connection, no idle timeout, and a client holding it by sending a byte every 50 ms
+    server = bounded_server(max_connections=1, idle_timeout=None)
+    trickler = raw_connection(server)
+    waiting = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    outcome: list[str] = []
+    try:
+        trickler.sendall(request_start)
+        trickling = threading.Thread(target=trickle_until_closed, args=(trickler, outcome))
+        trickling.start()
+
+        # when another client asks
+        answer = get_ok(waiting)
+        trickling.join(timeout=10)
+
+        # then the trickler was cut off at the request deadline, and the other client answered
+        assert outcome == ["closed"]
+        assert answer == b'{"ok":true}'
+    finally:
+        trickler.close()
+        waiting.close()
+        server.stop()
+
+
+def test_a_content_length_over_the_limit_is_answered_413_before_any_body_is_sent(bounded: LocalHttpServer) -> None:
+    # given a request declaring a gigabyte, and not sending it
+    with raw_connection(bounded) as connection:
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\n")
+        connection.sendall(b"Content-Length: 1000000000\r\n\r\n")
+
+        # when / then: answered at once, and the connection closed (its body would be read as a request)
+        status, body, response = read_answer(connection)
+        assert status == 413
+        assert body["error"]["code"] == "payload_too_large"
+        assert f"{SMALL_BODY_LIMIT} bytes" in body["error"]["message"]
+        assert response.getheader("Connection") == "close"
+        assert closed_by_server(connection)
+
+
+def test_expect_100_continue_over_the_limit_is_refused_without_inviting_the_body(bounded: LocalHttpServer) -> None:
+    # given a client that waits for 100 Continue before sending (curl does over 1 MB)
+    with raw_connection(bounded) as connection:
+        connection.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"
+        )
+
+        # when / then: the first answer is the refusal
+        status, body, _ = read_answer(connection)
+        assert (status, body["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_a_client_still_sending_an_oversized_body_reads_its_413_not_a_reset(bounded: LocalHttpServer) -> None:
+    # given an 8 MB body (more than the kernel buffers), sent in full without waiting for an answer
+    body = b"x" * (8 * 1024 * SMALL_BODY_LIMIT)
+    with raw_connection(bounded) as connection:
+        head = f"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
+
+        # when
+        connection.sendall(head.encode() + body)
+
+        # then
+        status, answer, _ = read_answer(connection)
+        assert (status, answer["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_by_default_a_body_over_what_lambda_receives_is_refused_413_and_one_at_the_limit_is_served() -> None:
+    # given a server with the default bound: the largest body that fits Lambda's 6 MB event as base64
+    from chalice import Chalice
+
+    app = Chalice(app_name="lambda_sized")
+
+    @app.route("/size", methods=["POST"], content_types=["application/octet-stream"])
+    def size() -> dict[str, int]:
+        request = app.current_request
+        assert request is not None
+        return {"size": len(request.raw_body)}
+
+    server = LocalHttpServer(app, port=0, request_timeout=30.0)
+    server.start()
+    head = "POST /size HTTP/1.1\r\nHost: local\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n"
+    try:
+        # when a request declares one byte more than 4,521,984, and sends nothing
+        with raw_connection(server) as connection:
+            connection.sendall(head.format(4_521_985).encode())
+            status, refused, _ = read_answer(connection)
+        # and another sends exactly that many
+        with raw_connection(server) as connection:
+            connection.sendall(head.format(4_521_984).encode() + b"\0" * 4_521_984)
+            served_status, served, _ = read_answer(connection)
+    finally:
+        server.stop()
+
+    # then the first is answered as Lambda behind API Gateway would, the second is served whole
+    assert (status, refused["error"]["code"]) == (413, "payload_too_large")
+    assert "4521984 bytes" in refused["error"]["message"]
+    assert (served_status, served) == (200, {"size": 4_521_984})
+
+
+def test_a_chunked_body_is_read_and_handed_to_the_app_whole(bounded: LocalHttpServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", bounded.port, timeout=5)
+    try:
+        # given / when a body sent in three chunks
+        connection.request(
+            "POST",
+            "/echo",
+            body=iter([b"hello", b", ", b"world"]),
+            headers={"Content-Type": "text/plain"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+
+        # then the app sees the whole body, with its length as API Gateway gives it
+        assert response.status == 200
+        assert json.loads(response.read()) == {"body": "hello, world", "content_length": "12"}
+        # and the connection stays usable for the next request
+        assert get_ok(connection) == b'{"ok":true}'
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("chunked_body", "status", "code"),
+    [
+        pytest.param(b"400\r\n" + b"x" * 0x400 + b"\r\n1\r\nx\r\n0\r\n\r\n", 413, "payload_too_large", id="over-limit"),
+        pytest.param(b"zz\r\nhello\r\n0\r\n\r\n", 400, "invalid_chunked_body", id="bad-size"),
+        pytest.param(b"-5\r\nhello\r\n0\r\n\r\n", 400, "invalid_chunked_body", id="negative-size"),
+        pytest.param(b"2\r\nhello\r\n0\r\n\r\n", 400, "invalid_chunked_body", id="chunk-longer-than-its-size"),
+    ],
+)
+def test_a_chunked_body_that_is_too_big_or_malformed_is_refused_with_a_clear_4xx(
+    bounded: LocalHttpServer, chunked_body: bytes, status: int, code: str
+) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when
+        connection.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunked_body
+        )
+
+        # then
+        answered, body, _ = read_answer(connection)
+        assert (answered, body["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("framing", "code"),
+    [
+        pytest.param(b"Transfer-Encoding: gzip\r\n", "unsupported_transfer_encoding", id="unknown-coding"),
+        pytest.param(b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "ambiguous_length", id="both"),
+        pytest.param(b"Content-Length: 5\r\nContent-Length: 6\r\n", "ambiguous_length", id="two-lengths"),
+        pytest.param(b"Content-Length: -5\r\n", "invalid_content_length", id="negative-length"),
+    ],
+)
+def test_a_body_whose_length_cannot_be_told_is_refused_with_400(
+    bounded: LocalHttpServer, framing: bytes, code: str
+) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\n" + framing + b"\r\n")
+
+        # then
+        status, body, _ = read_answer(connection)
+        assert (status, body["error"]["code"]) == (400, code)
+
+
+def test_the_peers_address_is_the_requests_source_ip(bounded: LocalHttpServer) -> None:
+    # given a client on another loopback address than chalice local's fixed 127.0.0.1
+    connection = http.client.HTTPConnection("127.0.0.1", bounded.port, timeout=5, source_address=("127.0.0.2", 0))
+    try:
+        # when
+        connection.request("GET", "/source")
+        response = connection.getresponse()
+
+        # then
+        assert json.loads(response.read()) == {"source_ip": "127.0.0.2"}
+    finally:
+        connection.close()
+
+
+def test_a_webhooks_allow_ips_can_be_tried_against_the_local_server(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    # given a webhook open to 127.0.0.2 only
+    write_config({"redis_test": webhook_settings(redis_server, allow_ips=["127.0.0.2/32"])})
+    from app import app
+
+    server = LocalHttpServer(app, port=0)
+    server.start()
+    try:
+        answers = {}
+        for source in ("127.0.0.2", "127.0.0.1"):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5, source_address=(source, 0))
+            try:
+                # when each address posts
+                answers[source] = post_webhook(connection, {"from": source})
+            finally:
+                connection.close()
+    finally:
+        server.stop()
+
+    # then only the allowed one is delivered
+    assert answers["127.0.0.2"][0] == 200
+    assert answers["127.0.0.1"][0] == 403
+    assert answers["127.0.0.1"][1]["error"]["code"] == "ip_not_allowed"
+    assert [event["payload"] for event in stream_events(redis_db)] == [{"from": "127.0.0.2"}]
+
+
+def request_answer(server: LocalHttpServer, method: str, path: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return (
+            response.status,
+            {name.lower(): value for name, value in response.getheaders()},
+            json.loads(response.read()),
+        )
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_unknown_path_is_answered_403_missing_authentication_token_as_api_gateway_does(
+    served_app: LocalHttpServer, method: str
+) -> None:
+    # given / when: a path no route has (docs/guarantees.md, "Answers Spillway does not make")
+    status, headers, body = request_answer(served_app, method, "/nope")
+
+    # then: API Gateway's own shape, not Spillway's {"error": {...}}
+    assert status == 403
+    assert body == {"message": "Missing Authentication Token"}
+    assert headers["x-amzn-errortype"] == "UnauthorizedException"
+
+
+def test_a_method_a_route_lacks_is_answered_405_locally_where_api_gateway_answers_403(
+    served_app: LocalHttpServer,
+) -> None:
+    # given / when: GET on the webhook route, which takes POST only
+    status, headers, body = request_answer(served_app, "GET", "/webhook/redis_test")
+
+    # then: Chalice's local gateway answers in its own shape; a deployed REST API never reaches the
+    # function and answers 403 {"message": "Missing Authentication Token"} instead
+    assert status == 405
+    assert body == {"Code": "MethodNotAllowedError", "Message": "Unsupported method: GET"}
+    assert headers["allow"] == "POST"

@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 
 from operations.stage_config import load_stage
-from tests.chalice_project import copy_project, run_script
+from tests.chalice_project import copy_project, run_script, set_stage_variables
 
 pytestmark = pytest.mark.e2e
 
 STAGE = "dev"
+REDIS_HOST = "spillway.abc123.use1.cache.amazonaws.com"
+PARAMETER = "/spillway/dev/github-secret"
+SECRET = "spillway/dev/webhooks"
 PUSH_SCHEMA = {"type": "object", "required": ["ref"]}
 CFN_LINT = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
 
@@ -47,15 +50,28 @@ class Packaged:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
     """One `make package` for the module: given a copy of the project, when packaged for dev."""
     project = copy_project(tmp_path_factory.mktemp("project"))
-    # the seed's webhook, and one whose JSON Schema is a file beside webhooks.json
+    # a Redis Lambda could reach: make package refuses the seed's localhost
+    set_stage_variables(project, STAGE, REDIS_HOST=REDIS_HOST)
+    # the seed's webhook, one whose JSON Schema is a file beside webhooks.json, and one whose secrets
+    # live in SSM Parameter Store and Secrets Manager
     seed = json.loads((project / "webhooks.json").read_text())
     (project / "schemas").mkdir()
     (project / "schemas" / "push.json").write_text(json.dumps(PUSH_SCHEMA))
-    webhooks = {**seed, "pushes": {**seed["redis_test"], "schema": "schemas/push.json"}}
+    webhooks = {
+        **seed,
+        "pushes": {**seed["redis_test"], "schema": "schemas/push.json"},
+        "from_aws": {
+            **seed["github_example"],
+            "verify": {
+                "provider": "github",
+                "secrets": [f"${{ssm:{PARAMETER}}}", f"${{secretsmanager:{SECRET}#github}}"],
+            },
+        },
+    }
     (project / "webhooks.json").write_text(json.dumps(webhooks, indent=2))
     output = project / "build" / STAGE
     run = run_script(
-        "package.py",
+        "package",
         "--project-dir",
         str(project),
         "--stage",
@@ -121,8 +137,9 @@ def test_package_ships_unchecked_bytecode_for_spillway_so_lambda_need_not_compil
     # and redis-py stays source only (its bytecode would double the zip)
     assert not any(name.startswith("redis/") and name.endswith(".pyc") for name in names)
     # and Python runs that bytecode without reading the source: a broken source still imports
-    (tmp_path / "chalicelib" / "door.py").write_text("this is not Python")
-    probe = [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import chalicelib.door.receive"]
+    (tmp_path / "chalicelib" / "door" / "receive.py").write_text("this is not Python")
+    # `python -c` puts the working directory first on sys.path, as Lambda does its task root.
+    probe = [sys.executable, "-c", "import chalicelib.door.receive"]
     environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(probe, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -152,6 +169,7 @@ def test_packaged_template_creates_both_queues_with_the_redrive_policy(packaged:
     assert dead["Properties"]["QueueName"] == stage.dead_letter_queue_name == "spillway-dev-dead-letter"
     assert retry["Properties"]["VisibilityTimeout"] == 6 * packaged.resources["Drain"]["Properties"]["Timeout"]
     assert retry["Properties"]["MessageRetentionPeriod"] == 1_209_600
+    assert retry["Properties"]["MaximumMessageSize"] == dead["Properties"]["MaximumMessageSize"] == 1_048_576
     assert retry["Properties"]["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
         "maxReceiveCount": 5,
@@ -214,6 +232,55 @@ def test_packaged_roles_give_each_function_only_its_queue_actions(packaged: Pack
         assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= actions
 
 
+def test_packaged_template_creates_a_private_encrypted_claim_check_bucket_expiring_with_the_queues(
+    packaged: Packaged,
+) -> None:
+    # when
+    bucket = packaged.resources["LargePayloadBucket"]
+    properties = bucket["Properties"]
+
+    # then: kept on stack deletion like the queues, since it holds accepted events
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["DeletionPolicy"] == "Retain"
+    [encryption] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    [rule] = properties["LifecycleConfiguration"]["Rules"]
+    retention_days = packaged.resources["RetryQueue"]["Properties"]["MessageRetentionPeriod"] // 86_400
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", retention_days) == ("Enabled", 14)
+    # and both functions are told its name (which also raises max_body_bytes to the Lambda figure)
+    for function in ("APIHandler", "Drain"):
+        variables = packaged.resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["LARGE_PAYLOAD_BUCKET"] == {"Ref": "LargePayloadBucket"}
+
+
+def test_packaged_claim_check_policies_give_each_function_only_its_object_actions(packaged: Packaged) -> None:
+    # given every IAM statement in the template that names an S3 action
+    grants: dict[str, set[str]] = {}
+    for resource in packaged.resources.values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            roles = {role["Ref"] for role in resource["Properties"]["Roles"]}
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+        elif resource["Type"] == "AWS::IAM::Role":
+            roles = {"(a Chalice role)"}
+            statements = [
+                s for p in resource["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]
+            ]
+        else:
+            continue
+        for statement in statements:
+            for action in statement["Action"]:
+                if action.startswith("s3:"):
+                    # then each is on the bucket's objects only
+                    assert statement["Resource"] == {"Fn::Sub": "${LargePayloadBucket.Arn}/*"}
+                    for role in roles:
+                        grants.setdefault(role, set()).add(action)
+
+    # and the HTTP function may only put, the drain only get and delete
+    assert grants == {"ApiHandlerRole": {"s3:PutObject"}, "DrainRole": {"s3:GetObject", "s3:DeleteObject"}}
+
+
 def test_packaged_api_hands_every_request_body_to_lambda_base64_encoded(packaged: Packaged) -> None:
     # when
     definition = packaged.resources["RestAPI"]["Properties"]["DefinitionBody"]
@@ -224,12 +291,67 @@ def test_packaged_api_hands_every_request_body_to_lambda_base64_encoded(packaged
 
 
 def test_packaged_template_takes_webhooks_json_variables_as_parameters(packaged: Packaged) -> None:
-    # given the seed's webhooks.json: ${REDIS_HOST:-localhost} and ${REDIS_PORT:-6379}
+    # given the seed's webhooks.json: ${REDIS_HOST:-localhost}, set by the stage, and ${REDIS_PORT:-6379}
 
     # when
     parameters = packaged.template["Parameters"]
+    variables = packaged.resources["Drain"]["Properties"]["Environment"]["Variables"]
 
-    # then: optional, since each has a default
-    assert parameters["RedisHost"]["Default"] == ""
+    # then: optional, since it has a default; the stage's own value is no parameter
     assert parameters["RedisPort"]["Default"] == ""
-    assert packaged.resources["Drain"]["Properties"]["Environment"]["Variables"]["REDIS_HOST"] == {"Ref": "RedisHost"}
+    assert variables["REDIS_PORT"] == {"Ref": "RedisPort"}
+    assert "RedisHost" not in parameters
+    assert variables["REDIS_HOST"] == REDIS_HOST
+
+
+def test_package_prints_the_parameters_to_pass_and_a_deploy_command_passing_them(packaged: Packaged) -> None:
+    # given the seed's github_example, whose secret defaults to a value written in webhooks.json
+
+    # when
+    printed = packaged.run.stdout
+
+    # then: that secret must be passed (the template gives it no default), and the command passes it
+    assert "GithubWebhookSecret (required, secret)" in printed
+    assert "Default" not in packaged.template["Parameters"]["GithubWebhookSecret"]
+    assert "RedisPort (optional): REDIS_PORT, default '6379'" in printed
+    assert f"--stack-name spillway-{STAGE} --capabilities CAPABILITY_IAM \\\n" in printed
+    assert '--parameter-overrides GithubWebhookSecret="$GITHUB_WEBHOOK_SECRET"' in printed
+    assert "local-dev-secret" not in printed
+
+
+def test_packaged_functions_may_read_exactly_the_parameters_and_secrets_webhooks_json_references(
+    packaged: Packaged,
+) -> None:
+    # when
+    policy = packaged.resources["ReadReferencedSecrets"]
+
+    # then both of Chalice's roles may read those two, and nothing else of SSM or Secrets Manager
+    assert policy["Properties"]["Roles"] == [{"Ref": "ApiHandlerRole"}, {"Ref": "DrainRole"}]
+    account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:"
+    assert [
+        (statement["Action"], statement["Resource"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ] == [
+        (["ssm:GetParameters"], [{"Fn::Sub": account.replace("{service}", "ssm") + "parameter" + PARAMETER}]),
+        (
+            ["secretsmanager:GetSecretValue"],
+            [{"Fn::Sub": account.replace("{service}", "secretsmanager") + f"secret:{SECRET}-??????"}],
+        ),
+    ]
+    granted = {
+        action
+        for resource in packaged.resources.values()
+        if resource.get("Type") in ("AWS::IAM::Role", "AWS::IAM::Policy")
+        for document in _policy_documents(resource)
+        for statement in document["Statement"]
+        for action in statement["Action"]
+        if action.startswith(("ssm:", "secretsmanager:", "kms:"))
+    }
+    assert granted == {"ssm:GetParameters", "secretsmanager:GetSecretValue"}
+
+
+def _policy_documents(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    properties = resource["Properties"]
+    if "PolicyDocument" in properties:
+        return [properties["PolicyDocument"]]
+    return [policy["PolicyDocument"] for policy in properties.get("Policies", [])]

@@ -371,7 +371,7 @@ def test_shipped_webhooks_json_loads_with_an_empty_environment() -> None:
 
     # then
     webhook = config.webhooks["redis_test"]
-    assert list(config.webhooks) == ["redis_test"]
+    assert list(config.webhooks) == ["redis_test", "github_example"]
     assert webhook.data_type == "json"
     assert webhook.module == "redis_publish"
     assert webhook.redis.connection == RedisConnection(host="localhost", port=6379, db=0, password=None, ssl=False)
@@ -386,6 +386,31 @@ def test_shipped_webhooks_json_loads_with_an_empty_environment() -> None:
     )
 
 
+def test_shipped_webhooks_json_uses_cluster_mode_when_redis_cluster_is_true() -> None:
+    # given the variable `make run CLUSTER=1` sets
+    environ = {"REDIS_CLUSTER": "true"}
+
+    # when
+    config = load_config(str(SHIPPED_CONFIG), environ)
+
+    # then every webhook of the shipped file talks to a Redis Cluster
+    assert all(webhook.redis.connection.cluster for webhook in config.webhooks.values())
+
+
+def test_shipped_github_example_verifies_with_the_environment_secret_or_a_local_default() -> None:
+    # when the shipped file loads without GITHUB_WEBHOOK_SECRET, then with it
+    local = load_config(str(SHIPPED_CONFIG), {}).webhooks["github_example"]
+    configured = load_config(str(SHIPPED_CONFIG), {"GITHUB_WEBHOOK_SECRET": "from-env"}).webhooks["github_example"]
+
+    # then it is a GitHub webhook on the same Redis stream as redis_test, signed with either secret
+    assert local.door.verify is not None and configured.door.verify is not None
+    assert local.door.verify.provider == "github"
+    assert local.door.verify.secrets == ("local-dev-secret",)
+    assert configured.door.verify.secrets == ("from-env",)
+    assert local.redis.connection == RedisConnection(host="localhost", port=6379, db=0, password=None, ssl=False)
+    assert local.redis.stream == "webhook_events"
+
+
 def test_unset_fields_take_their_documented_defaults() -> None:
     # given the smallest valid webhook
     config = parse_config({HOOK: {"data_type": "json", "redis": {"stream": "events"}}}, "webhooks.json", {})
@@ -395,12 +420,33 @@ def test_unset_fields_take_their_documented_defaults() -> None:
     assert webhook.module == "redis_publish"
     assert (webhook.inline.max_attempts, webhook.inline.budget_seconds) == (3, 1.5)
     assert (webhook.inline.socket_timeout, webhook.inline.connect_timeout) == (0.5, 0.25)
-    assert webhook.redis.idempotency_ttl_seconds == 86_400
+    # max_age_seconds + the dead-letter queue's 14 days + a day of margin
+    assert webhook.redis.idempotency_ttl_seconds == 86_400 + 1_209_600 + 86_400
+    assert webhook.redis.min_subscribers == 0
     assert webhook.redis.channel is None
     assert webhook.redis.stream_maxlen is None
-    assert webhook.max_body_bytes == 131_072
+    # without a claim-check bucket, the largest body whose queue message fits 256 KiB
+    assert webhook.max_body_bytes == 172_032
     assert webhook.retry.max_age_seconds == 86_400
     assert webhook.redis.connection == RedisConnection()
+
+
+def test_claim_check_bucket_makes_max_body_bytes_default_to_what_lambda_can_receive() -> None:
+    # given a bucket for large spilled events
+    environ = {"LARGE_PAYLOAD_BUCKET": "spillway-large-payloads"}
+
+    # when
+    config = parse_config({HOOK: {"data_type": "blob", "redis": {"stream": "events"}}}, "webhooks.json", environ)
+
+    # then: 6,291,456 bytes of Lambda event less 256 KiB for the rest of it, as base64
+    assert config.webhooks[HOOK].max_body_bytes == 4_521_984
+    # and a larger setting is refused, naming the Lambda figure
+    with pytest.raises(ConfigError, match="must be at most 4521984"):
+        parse_config(
+            {HOOK: {"data_type": "blob", "redis": {"stream": "events"}, "max_body_bytes": 4_521_985}},
+            "webhooks.json",
+            environ,
+        )
 
 
 def test_config_object_is_immutable() -> None:

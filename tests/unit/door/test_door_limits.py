@@ -14,15 +14,26 @@ import pytest
 import redis
 from chalice.local import LambdaEventConverter
 
-from chalicelib.config.loader import MAX_BODY_BYTES_DEFAULT, MAX_BODY_BYTES_LIMIT, load_config
+from chalicelib.config.declarations import MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT
+from chalicelib.config.loader import load_config
+from chalicelib.config.message_size import SQS_MAX_MESSAGE_BYTES, max_body_bytes_limit
+from chalicelib.config.settings import Settings
 from chalicelib.errors import ConfigError
 from devstack.redis_server import RedisServer
-from tests.conftest import RETRY_QUEUE, WriteConfig, drain_messages, queue_url, stream_events, webhook_settings
+from tests.conftest import (
+    DEAD_LETTER_QUEUE,
+    RETRY_QUEUE,
+    WriteConfig,
+    drain_messages,
+    queue_url,
+    stream_events,
+    webhook_settings,
+)
 from tests.signed_requests import FORM, JSON, answer, assert_error_shape, post, sign_github
 
 WEBHOOK = "door"
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
-# The classic SQS message limit the relay sizes everything for (door.SQS_MESSAGE_LIMIT_BYTES).
+# What a queue created without MaximumMessageSize takes: QUEUE_MAX_MESSAGE_BYTES's default.
 SQS_MESSAGE_LIMIT_BYTES = 256 * 1024
 # API Gateway REST APIs take at most 10,240 bytes of request headers.
 API_GATEWAY_HEADER_BYTES = 10_240
@@ -78,7 +89,7 @@ def test_body_over_the_default_max_body_bytes_answers_413(
     write_config({WEBHOOK: webhook_settings(redis_server, data_type="blob")})
 
     # when
-    response = post(chalice_client, WEBHOOK, b"\x00" * (MAX_BODY_BYTES_DEFAULT + 1), OCTET_STREAM)
+    response = post(chalice_client, WEBHOOK, b"\x00" * (MAX_BODY_BYTES.default + 1), OCTET_STREAM)
 
     # then
     assert_error_shape(response, 413, "payload_too_large")
@@ -86,25 +97,33 @@ def test_body_over_the_default_max_body_bytes_answers_413(
 
 
 @pytest.mark.parametrize(
-    ("max_body_bytes", "size"),
+    ("queue_bytes", "max_body_bytes", "size"),
     [
-        pytest.param(None, MAX_BODY_BYTES_DEFAULT, id="default-128KiB"),
-        pytest.param(MAX_BODY_BYTES_LIMIT, MAX_BODY_BYTES_LIMIT, id="highest-allowed-168KiB"),
+        pytest.param(SQS_MESSAGE_LIMIT_BYTES, None, MAX_BODY_BYTES.default, id="default-128KiB"),
+        pytest.param(SQS_MESSAGE_LIMIT_BYTES, MAX_BODY_BYTES_LIMIT, MAX_BODY_BYTES_LIMIT, id="highest-allowed-168KiB"),
+        pytest.param(
+            SQS_MAX_MESSAGE_BYTES,
+            max_body_bytes_limit(SQS_MAX_MESSAGE_BYTES),
+            max_body_bytes_limit(SQS_MAX_MESSAGE_BYTES),
+            id="highest-allowed-with-1MiB-queues-744KiB",
+        ),
     ],
 )
 def test_largest_accepted_blob_still_fits_a_retry_queue_message_when_redis_is_down(
+    queue_bytes: int,
     max_body_bytes: int | None,
     size: int,
     write_config: WriteConfig,
     redis_server: RedisServer,
     chalice_client: Any,
     sqs: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # given a retry queue that refuses messages over the classic 256 KiB (moto's default, like
-    # SQS's since 2025, is 1 MiB), Redis stopped, and a blob webhook at its size limit
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url(sqs, RETRY_QUEUE), Attributes={"MaximumMessageSize": str(SQS_MESSAGE_LIMIT_BYTES)}
-    )
+    # given a retry queue that refuses messages over queue_bytes (moto's default, like SQS's
+    # maximum since 2025, is 1 MiB) and the setting that says so, Redis stopped, and a blob
+    # webhook at its size limit
+    monkeypatch.setenv("QUEUE_MAX_MESSAGE_BYTES", str(queue_bytes))
+    sqs.set_queue_attributes(QueueUrl=queue_url(sqs, RETRY_QUEUE), Attributes={"MaximumMessageSize": str(queue_bytes)})
     overrides = {} if max_body_bytes is None else {"max_body_bytes": max_body_bytes}
     write_config({WEBHOOK: webhook_settings(redis_server, data_type="blob", **overrides)})
     redis_server.stop()
@@ -120,9 +139,108 @@ def test_largest_accepted_blob_still_fits_a_retry_queue_message_when_redis_is_do
     # then the spill took it, and the queued envelope carries the exact bytes
     assert response.status_code == 202, answer(response)
     [message] = drain_messages(sqs, RETRY_QUEUE)
-    assert len(message["Body"].encode()) <= SQS_MESSAGE_LIMIT_BYTES
+    assert len(message["Body"].encode()) <= queue_bytes
     envelope = json.loads(message["Body"])["envelope"]
     assert base64.b64decode(envelope["payload"], validate=True) == body
+
+
+def json_of_noncharacters(size: int) -> bytes:
+    """A JSON body of about `size` bytes, nearly all U+FFFF: 3 bytes each in the body and in the
+    envelope, 6 once escaped for SQS (which refuses the raw character)."""
+    count = (size - len(b'{"s":""}')) // 3
+    return ('{"s":"' + "\uffff" * count + '"}').encode()
+
+
+def test_body_whose_queue_message_outgrows_the_queue_once_escaped_answers_413_and_queues_nothing(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any, sqs: Any
+) -> None:
+    # given a 256 KiB retry queue, Redis stopped (the event would spill), and a body whose bare
+    # envelope fits the queue but whose queue message, escaped for SQS, is twice as large
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url(sqs, RETRY_QUEUE), Attributes={"MaximumMessageSize": str(SQS_MESSAGE_LIMIT_BYTES)}
+    )
+    write_config({WEBHOOK: webhook_settings(redis_server, max_body_bytes=MAX_BODY_BYTES_LIMIT)})
+    redis_server.stop()
+    body = json_of_noncharacters(MAX_BODY_BYTES_LIMIT)
+    assert len(body) + 2048 < SQS_MESSAGE_LIMIT_BYTES < 2 * len(body)
+
+    # when
+    response = post(chalice_client, WEBHOOK, body)
+
+    # then
+    assert "would not fit" in assert_error_shape(response, 413, "payload_too_large")["message"]
+    assert queued_messages(sqs) == []
+
+
+def test_body_that_grows_when_escaped_is_queued_whole_when_the_queues_take_1_mib(
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+    sqs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given queues made for 1 MiB messages (as bootstrap makes them) and the setting that says so
+    monkeypatch.setenv("QUEUE_MAX_MESSAGE_BYTES", str(SQS_MAX_MESSAGE_BYTES))
+    for name in (RETRY_QUEUE, DEAD_LETTER_QUEUE):
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url(sqs, name), Attributes={"MaximumMessageSize": str(SQS_MAX_MESSAGE_BYTES)}
+        )
+    write_config({WEBHOOK: webhook_settings(redis_server, max_body_bytes=MAX_BODY_BYTES_LIMIT)})
+    redis_server.stop()
+    body = json_of_noncharacters(MAX_BODY_BYTES_LIMIT)
+
+    # when
+    response = post(chalice_client, WEBHOOK, body)
+
+    # then SQS took a message larger than 256 KiB, escaped, with the payload unchanged
+    assert response.status_code == 202, answer(response)
+    [message] = drain_messages(sqs, RETRY_QUEUE)
+    assert len(message["Body"].encode()) > SQS_MESSAGE_LIMIT_BYTES
+    assert "\uffff" not in message["Body"]
+    assert json.loads(message["Body"])["envelope"]["payload"] == json.loads(body)
+
+
+def test_max_body_bytes_beyond_what_the_queues_take_is_a_config_error_until_the_limit_is_raised(
+    write_config: WriteConfig, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a blob webhook taking 512 KiB bodies, with the default 256 KiB queue limit
+    path = write_config({WEBHOOK: webhook_settings(redis_server, data_type="blob", max_body_bytes=512 * 1024)})
+
+    # then it is refused, naming the field
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert_names(raised.value, path, "max_body_bytes")
+
+    # when the queues are said to take 1 MiB
+    monkeypatch.setenv("QUEUE_MAX_MESSAGE_BYTES", str(SQS_MAX_MESSAGE_BYTES))
+
+    # then it loads
+    webhook = load_config(path).webhook(WEBHOOK)
+    assert webhook is not None and webhook.max_body_bytes == 512 * 1024
+
+
+@pytest.mark.parametrize("value", ["262143", "1048577", "1MiB"])
+def test_queue_limit_outside_sqs_limits_answers_503_and_names_the_variable(
+    value: str,
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given
+    monkeypatch.setenv("QUEUE_MAX_MESSAGE_BYTES", value)
+    write_config({WEBHOOK: webhook_settings(redis_server)})
+
+    # when
+    response = post(chalice_client, WEBHOOK, b'{"n": 1}')
+
+    # then
+    assert_error_shape(response, 503)
+    assert stream_events(redis_db) == []
+    with pytest.raises(ConfigError, match="QUEUE_MAX_MESSAGE_BYTES"):
+        Settings.from_environ({"QUEUE_MAX_MESSAGE_BYTES": value})
 
 
 # --- JSON depth ----------------------------------------------------------------------------
@@ -256,7 +374,7 @@ def test_configured_content_types_take_other_media_types(
 def test_configured_content_types_replace_the_defaults_and_take_wildcards(
     write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
 ) -> None:
-    # given a JSON webhook that lists only text/* (the README: "A list here replaces it")
+    # given a JSON webhook that lists only text/* (docs/verification.md: "A list here replaces it")
     write_config({WEBHOOK: webhook_settings(redis_server, content_types=["text/*"])})
 
     # when

@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 import pytest
+import redis
 
 from chalicelib.config.loader import parse_webhook
 from chalicelib.config.model import WebhookConfig
 from chalicelib.door.envelope_builder import build_envelope
 from chalicelib.envelope import encode_envelope
-from chalicelib.errors import RejectedRequest
+from chalicelib.errors import ConfigError, RejectedRequest
+from chalicelib.process_state import reset_process_state
+from chalicelib.queue.drain import DrainOutcome, DrainRecord, drain_batch
+from devstack.redis_server import RedisServer
+from tests.conftest import RETRY_QUEUE, WriteConfig, drain_messages, stream_events, webhook_settings
+from tests.signed_requests import JSON, answer, post, sign_github
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+WEBHOOK = "events"
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "data_type": "json",
+    "redis": {"channel": "webhook_events", "stream": "webhook_events"},
+}
+
+
 def webhook(data_type: str = "json") -> WebhookConfig:
-    settings = {"data_type": data_type, "redis": {"channel": "webhook_events", "stream": "webhook_events"}}
-    return parse_webhook("redis_test", settings, "webhooks.json")
+    return parse_webhook("redis_test", {**WEBHOOK_SETTINGS, "data_type": data_type}, "webhooks.json")
 
 
 def rejection(data_type: str, body: bytes, headers: dict[str, str] | None = None) -> RejectedRequest:
@@ -147,6 +163,13 @@ NEVER_FORWARDED = {
     "webhook-signature": "v1,c2lnbmF0dXJl",
     "x-gitlab-token": "secret-token",
     "x-api-key": "secret-key",
+    "api-key": "secret-key",
+    "apikey": "secret-key",
+    "x-functions-key": "secret-key",
+    "x-amz-security-token": "secret-session-token",
+    "ocp-apim-subscription-key": "secret-key",
+    "x-partner-key": "secret-key",
+    "x-client-credential": "secret-credential",
     "host": "abc.execute-api.us-east-1.amazonaws.com",
     "x-forwarded-for": "203.0.113.7",
     "x-forwarded-proto": "https",
@@ -272,3 +295,161 @@ def test_blob_payload_is_base64_of_the_exact_bytes() -> None:
     # then
     assert envelope["data_type"] == "blob"
     assert base64.b64decode(envelope["payload"], validate=True) == body
+
+
+# --- forward_headers: an allowlist ------------------------------------------------------------
+
+
+def test_forward_headers_forwards_exactly_the_listed_headers() -> None:
+    # given a webhook listing three headers (any case), one of them a name the default rules drop
+    rules = {"forward_headers": ["X-GitHub-Event", "x-hub-signature-256", "x-not-sent"]}
+    configured = parse_webhook("redis_test", {**WEBHOOK_SETTINGS, **rules}, "webhooks.json")
+    headers = {**FORWARDED, "x-hub-signature-256": "sha256=abc123", "authorization": "Bearer secret-token"}
+
+    # when
+    envelope = build_envelope(configured, b"{}", headers, NOW)
+
+    # then only those sent are forwarded: the signature (so a consumer can re-verify), not the rest
+    assert envelope["headers"] == {"x-github-event": "push", "x-hub-signature-256": "sha256=abc123"}
+
+
+@pytest.mark.parametrize(
+    ("verify", "listed"),
+    [
+        pytest.param({"provider": "token", "secrets": ["t"], "header": "X-Relay-Token"}, "x-relay-token", id="token"),
+        pytest.param({"provider": "token", "secrets": ["t"]}, "authorization", id="bearer"),
+        pytest.param({"provider": "basic", "secrets": ["user:pass"]}, "Authorization", id="basic"),
+    ],
+)
+def test_forward_headers_listing_the_verify_credential_header_is_a_config_error(
+    verify: dict[str, Any], listed: str
+) -> None:
+    # given a webhook whose allowlist names the header that carries its shared secret
+    settings = {**WEBHOOK_SETTINGS, "verify": verify, "forward_headers": ["x-request-id", listed]}
+
+    # when
+    with pytest.raises(ConfigError) as raised:
+        parse_webhook("redis_test", settings, "webhooks.json")
+
+    # then the error names the entry
+    assert (raised.value.webhook_id, raised.value.field) == ("redis_test", "forward_headers[1]")
+    assert "never forwarded" in raised.value.problem
+
+
+# --- include_raw_body: consumers can re-verify ----------------------------------------------
+
+
+def test_include_raw_body_lets_a_consumer_check_the_github_signature_itself(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a GitHub webhook that forwards its signature header and the raw body
+    settings = webhook_settings(
+        redis_server,
+        verify={"provider": "github", "secrets": ["gh-secret"]},
+        include_raw_body=True,
+        forward_headers=["x-github-event", "x-hub-signature-256"],
+    )
+    write_config({WEBHOOK: settings})
+    body = b'{"zen":  "spaces and key order kept", "a": 0.10000000000000000555}'
+
+    # when GitHub delivers
+    response = post(chalice_client, WEBHOOK, body, {**JSON, **sign_github("gh-secret", body, 0, "d-1")})
+
+    # then the consumer finds the exact bytes, and they verify with the secret
+    assert answer(response)["status"] == "delivered"
+    [event] = stream_events(redis_db)
+    raw_body = base64.b64decode(event["raw_body"], validate=True)
+    assert raw_body == body
+    expected = "sha256=" + hmac.new(b"gh-secret", raw_body, hashlib.sha256).hexdigest()
+    assert event["headers"]["x-hub-signature-256"] == expected
+
+
+def test_without_include_raw_body_the_envelope_has_no_raw_body() -> None:
+    assert "raw_body" not in build_envelope(webhook(), b"{}", JSON_HEADERS, NOW)
+
+
+# --- numbers keep the value that was sent ---------------------------------------------------
+
+# Each is a value a double would change: 0.1, 0.0, inf and 1.2345678901234568e+22.
+EXACT_NUMBERS = b'{"a": 0.10000000000000000555, "b": 1e-400, "c": 1E400, "d": 12345678901234567890123.5, "e": 2.5}'
+EXACT_TEXTS = ("0.10000000000000000555", "1E-400", "1E+400", "12345678901234567890123.5")
+
+
+def assert_numbers_kept(event_json: str | bytes, queued: bool = False) -> None:
+    """The envelope (or the queue message holding it) as JSON text carries each exact value."""
+    document = json.loads(event_json, parse_float=Decimal)
+    payload = (document["envelope"] if queued else document)["payload"]
+    assert payload == {
+        "a": Decimal("0.10000000000000000555"),
+        "b": Decimal("1e-400"),
+        "c": Decimal("1e400"),
+        "d": Decimal("12345678901234567890123.5"),
+        "e": Decimal("2.5"),
+    }
+    text = event_json.decode() if isinstance(event_json, bytes) else event_json
+    for number in EXACT_TEXTS:
+        assert number in text
+
+
+def test_numbers_a_double_would_change_reach_the_stream_as_sent(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given
+    write_config({WEBHOOK: webhook_settings(redis_server)})
+
+    # when
+    response = post(chalice_client, WEBHOOK, EXACT_NUMBERS)
+
+    # then the event in Redis holds each number's exact value, as valid JSON
+    assert answer(response)["status"] == "delivered"
+    [(_, fields)] = redis_db.xrange("webhook_events")
+    assert_numbers_kept(fields[b"event"])
+
+
+def test_numbers_a_double_would_change_survive_the_retry_queue_and_the_drain(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any, sqs: Any
+) -> None:
+    # given Redis is down, so the event is queued
+    write_config({WEBHOOK: webhook_settings(redis_server)})
+    redis_server.stop()
+    assert post(chalice_client, WEBHOOK, EXACT_NUMBERS).status_code == 202
+    [message] = drain_messages(sqs, RETRY_QUEUE)
+    assert_numbers_kept(message["Body"], queued=True)
+
+    # when Redis is back and the drain delivers it
+    redis_server.start()
+    reset_process_state()
+    report = drain_batch([DrainRecord(message_id=message["MessageId"], body=message["Body"])])
+
+    # then what reaches the stream still holds the exact values
+    assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
+    [(_, fields)] = redis_db.xrange("webhook_events")
+    assert_numbers_kept(fields[b"event"])
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        pytest.param({"properties": {"a": {"multipleOf": 0.01}}}, id="multiple-of"),
+        pytest.param({"properties": {"c": {"type": "integer"}}}, id="integer"),
+        pytest.param({"properties": {"c": {"multipleOf": 0.5}}}, id="multiple-of-past-a-double"),
+        pytest.param({"properties": {"b": {"exclusiveMinimum": 0}}}, id="exclusive-minimum"),
+    ],
+)
+def test_schema_checks_on_exact_numbers_answer_4xx_or_deliver_never_500(
+    schema: dict[str, Any],
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+) -> None:
+    # given a schema whose keywords do arithmetic on numbers a double cannot hold
+    write_config({WEBHOOK: webhook_settings(redis_server, schema=schema)})
+
+    # when
+    response = post(chalice_client, WEBHOOK, EXACT_NUMBERS)
+
+    # then a clear answer
+    assert response.status_code in (200, 422), response.body
+    if response.status_code == 422:
+        assert answer(response)["error"]["code"] == "schema_violation"

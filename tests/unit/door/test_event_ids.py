@@ -26,6 +26,7 @@ from tests.signed_requests import (
     FORM,
     JSON,
     answer,
+    generic_hmac_signer,
     post,
     sign_github,
     sign_shopify,
@@ -310,3 +311,209 @@ def test_slack_form_webhook_does_not_apply_the_json_pointer_default(
     # then it is delivered under a fresh id
     assert answer(response)["status"] == "delivered"
     assert len(stream_events(redis_db)) == 1
+
+
+# --- the event id is the id the signature covers ---------------------------------------------
+
+
+def test_standard_webhooks_event_id_is_the_signed_webhook_id_not_an_added_svix_id(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a request signed with webhook-* headers, plus an svix-id nobody signed
+    write_config(
+        {
+            WEBHOOK: webhook_settings(
+                redis_server, verify={"provider": "standard_webhooks", "secrets": [STANDARD_WEBHOOKS_SECRET]}
+            )
+        }
+    )
+    body = b'{"type": "invoice.paid"}'
+    headers = {
+        **JSON,
+        **sign_standard_webhooks(STANDARD_WEBHOOKS_SECRET, body, int(time.time()), "msg_signed"),
+        "svix-id": "msg_unsigned",
+    }
+
+    # when
+    response = post(chalice_client, WEBHOOK, body, headers)
+
+    # then
+    assert answer(response) == {"status": "delivered", "event_id": "msg_signed"}
+
+
+HMAC_SIGNING_ID = {
+    "provider": "hmac",
+    "secrets": ["hmac-secret"],
+    "header": "X-Signature",
+    "timestamp_header": "X-Timestamp",
+    "id_header": "X-Message-Id",
+    "signed_content": "{id}.{timestamp}.{body}",
+}
+sign_hmac_with_id = generic_hmac_signer("X-Signature", timestamp_header="X-Timestamp", id_header="X-Message-Id")
+
+
+def test_generic_hmac_that_signs_its_id_takes_the_event_id_from_its_id_header(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a generic hmac webhook whose signed content covers {id}, and an event delivered
+    write_config({WEBHOOK: webhook_settings(redis_server, verify=HMAC_SIGNING_ID)})
+    body = b'{"n": 1}'
+    now = int(time.time())
+    first = post(chalice_client, WEBHOOK, body, {**JSON, **sign_hmac_with_id("hmac-secret", body, now, "m-1")})
+
+    # when the sender retries it, re-signed a moment later, and with an unsigned id added
+    retry_headers = {**JSON, **sign_hmac_with_id("hmac-secret", body, now + 1, "m-1"), "idempotency-key": "other"}
+    retry = post(chalice_client, WEBHOOK, body, retry_headers)
+
+    # then both carry the signed id; the retry is a duplicate
+    assert answer(first) == {"status": "delivered", "event_id": "m-1"}
+    assert answer(retry) == {"status": "duplicate", "event_id": "m-1"}
+    assert len(stream_events(redis_db)) == 1
+
+
+def test_generic_hmac_that_signs_its_id_refuses_a_request_without_the_id_header(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a request signed over an empty id, its id header left out
+    write_config({WEBHOOK: webhook_settings(redis_server, verify=HMAC_SIGNING_ID)})
+    body = b'{"n": 1}'
+    headers = {**JSON, **sign_hmac_with_id("hmac-secret", body, int(time.time()), "")}
+    headers.pop("X-Message-Id")
+
+    # when
+    response = post(chalice_client, WEBHOOK, body, headers)
+
+    # then it is refused: an event id nobody signed could be swapped on a replay
+    assert response.status_code == 401
+    assert answer(response)["error"]["code"] == "missing_signature"
+    assert stream_events(redis_db) == []
+
+
+@pytest.mark.parametrize(
+    "verify",
+    [
+        pytest.param({"provider": "standard_webhooks", "secrets": [STANDARD_WEBHOOKS_SECRET]}, id="standard-webhooks"),
+        pytest.param(HMAC_SIGNING_ID, id="hmac-signing-id"),
+    ],
+)
+def test_event_id_on_a_webhook_whose_signature_covers_the_id_is_a_config_error(
+    verify: dict[str, Any], write_config: WriteConfig, redis_server: RedisServer
+) -> None:
+    # given a webhook that would take its event id from an unsigned header
+    path = write_config({WEBHOOK: webhook_settings(redis_server, verify=verify, event_id={"header": "X-Request-Id"})})
+
+    # when
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    # then the error names the field and says why
+    assert (raised.value.path, raised.value.webhook_id, raised.value.field) == (path, WEBHOOK, "event_id")
+    assert "signs its delivery id" in raised.value.problem
+
+
+# --- body dedupe for senders that do not sign their delivery id -----------------------------
+
+GITHUB_BODY = b'{"action": "opened", "number": 7}'
+
+
+def github_webhook(redis_server: RedisServer, **redis_overrides: Any) -> dict[str, Any]:
+    settings = webhook_settings(redis_server, verify={"provider": "github", "secrets": ["gh-secret"]})
+    settings["redis"] = {**settings["redis"], **redis_overrides}
+    return settings
+
+
+def test_github_replay_with_a_fresh_delivery_id_is_published_again_without_body_dedupe(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a GitHub webhook without dedupe_body_seconds (GitHub does not sign X-GitHub-Delivery)
+    write_config({WEBHOOK: github_webhook(redis_server)})
+    signed = {**JSON, **sign_github("gh-secret", GITHUB_BODY, 0, "d-1")}
+
+    # when the signed body is replayed with a fresh delivery id
+    post(chalice_client, WEBHOOK, GITHUB_BODY, signed)
+    replay = post(chalice_client, WEBHOOK, GITHUB_BODY, {**signed, "X-GitHub-Delivery": "d-2"})
+
+    # then it is a new event: the documented limit body dedupe exists for
+    assert answer(replay) == {"status": "delivered", "event_id": "d-2"}
+    assert len(stream_events(redis_db)) == 2
+
+
+def test_github_replay_with_a_fresh_delivery_id_is_a_duplicate_within_the_body_dedupe_window(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a GitHub webhook with a body dedupe window, and an event delivered
+    write_config({WEBHOOK: github_webhook(redis_server, dedupe_body_seconds=300)})
+    signed = {**JSON, **sign_github("gh-secret", GITHUB_BODY, 0, "d-1")}
+    assert answer(post(chalice_client, WEBHOOK, GITHUB_BODY, signed))["status"] == "delivered"
+
+    # when the same bytes come again under a fresh delivery id, and then a different body
+    replay = post(chalice_client, WEBHOOK, GITHUB_BODY, {**signed, "X-GitHub-Delivery": "d-2"})
+    other_body = b'{"action": "closed", "number": 7}'
+    other = post(chalice_client, WEBHOOK, other_body, {**JSON, **sign_github("gh-secret", other_body, 0, "d-3")})
+
+    # then the replay is a duplicate, the other body an event of its own
+    assert answer(replay) == {"status": "duplicate", "event_id": "d-2"}
+    assert answer(other) == {"status": "delivered", "event_id": "d-3"}
+    assert [event["id"] for event in stream_events(redis_db)] == ["d-1", "d-3"]
+    # and the window is the body marker's lifetime
+    body_markers = list(redis_db.scan_iter("spillway:body:*"))
+    assert len(body_markers) == 2
+    assert all(0 < redis_db.ttl(key) <= 300 for key in body_markers)
+
+
+def test_body_dedupe_on_a_channel_only_webhook_publishes_once(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any
+) -> None:
+    # given a webhook with a channel and no stream (the body marker is then the script's
+    # third key), and a subscriber
+    settings = github_webhook(redis_server, dedupe_body_seconds=60)
+    del settings["redis"]["stream"]
+    write_config({WEBHOOK: settings})
+    subscriber = redis_db.pubsub()
+    subscriber.subscribe(settings["redis"]["channel"])
+    assert subscriber.get_message(timeout=1.0)["type"] == "subscribe"  # type: ignore[index]
+    signed = {**JSON, **sign_github("gh-secret", GITHUB_BODY, 0, "d-1")}
+
+    # when the same body arrives under two delivery ids
+    first = post(chalice_client, WEBHOOK, GITHUB_BODY, signed)
+    replay = post(chalice_client, WEBHOOK, GITHUB_BODY, {**signed, "X-GitHub-Delivery": "d-2"})
+
+    # then one message went out
+    assert [answer(first)["status"], answer(replay)["status"]] == ["delivered", "duplicate"]
+    received = [subscriber.get_message(timeout=0.2) for _ in range(3)]
+    subscriber.close()
+    assert [json.loads(message["data"])["id"] for message in received if message] == ["d-1"]
+
+
+def test_body_dedupe_holds_for_copies_queued_while_redis_was_down(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, chalice_client: Any, sqs: Any
+) -> None:
+    # given a GitHub webhook with a body dedupe window and Redis down
+    write_config({WEBHOOK: github_webhook(redis_server, dedupe_body_seconds=300)})
+    redis_server.stop()
+    signed = {**JSON, **sign_github("gh-secret", GITHUB_BODY, 0, "d-1")}
+
+    # when the body arrives twice under different delivery ids: both are queued
+    answers = [post(chalice_client, WEBHOOK, GITHUB_BODY, {**signed, "X-GitHub-Delivery": f"d-{n}"}) for n in (1, 2)]
+    assert [response.status_code for response in answers] == [202, 202]
+
+    # and the drain runs once Redis is back
+    redis_server.start()
+    reset_process_state()
+    messages = drain_messages(sqs, RETRY_QUEUE)
+    report = drain_batch([DrainRecord(message_id=message["MessageId"], body=message["Body"]) for message in messages])
+
+    # then one copy is published, the other is a duplicate
+    assert sorted(outcome.value for outcome in report.outcomes.values()) == sorted(
+        [DrainOutcome.DELIVERED.value, DrainOutcome.DUPLICATE.value]
+    )
+    assert len(stream_events(redis_db)) == 1
+
+
+def test_dedupe_body_seconds_must_be_positive(write_config: WriteConfig, redis_server: RedisServer) -> None:
+    path = write_config({WEBHOOK: github_webhook(redis_server, dedupe_body_seconds=0)})
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    assert (raised.value.webhook_id, raised.value.field) == (WEBHOOK, "redis.dedupe_body_seconds")

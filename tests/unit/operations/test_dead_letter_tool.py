@@ -351,6 +351,21 @@ def test_replay_sends_a_fresh_queue_message_with_attempts_reset_and_removes_the_
     assert bodies(queues, DEAD_LETTER_QUEUE) == []
 
 
+def test_replay_keeps_numbers_a_double_would_change(queues: Queues) -> None:
+    # given a dead letter whose payload holds numbers no double holds (the door keeps them)
+    envelope = make_envelope(event_id="evt-exact")
+    body = dead_letter_body(envelope).replace('{"order":42}', '{"a":0.10000000000000000555,"b":1E-400,"c":1E+400}')
+    assert "1E+400" in body
+    put_dead_letter(queues, body)
+
+    # when
+    assert dlq(queues, "replay", "--all").code == 0
+
+    # then the fresh queue message carries them as sent (never 0.1, 0.0 or Infinity)
+    [replayed] = bodies(queues, RETRY_QUEUE)
+    assert '"payload":{"a":0.10000000000000000555,"b":1E-400,"c":1E+400}' in replayed
+
+
 def test_replayed_event_is_delivered_to_redis_by_the_drain(
     queues: Queues, relay_config: dict[str, Any], redis_db: redis.Redis
 ) -> None:
@@ -478,7 +493,7 @@ def test_replay_skips_poison_without_envelope_and_bodies_that_are_not_json(queue
     assert on_dead_letter_queue(queues) == {"{broken", "plain text"}
 
 
-def test_replay_of_an_expired_event_warns_that_the_drain_will_expire_it_again(queues: Queues) -> None:
+def test_replay_of_an_expired_event_says_it_gets_max_age_again_from_the_replay(queues: Queues) -> None:
     # given
     put_dead_letter(queues, dead_letter_body(make_envelope(age=timedelta(days=2)), reason="expired"))
 
@@ -486,7 +501,85 @@ def test_replay_of_an_expired_event_warns_that_the_drain_will_expire_it_again(qu
     run = dlq(queues, "replay", "--all")
 
     # then
-    assert "max_age_seconds" in run.out
+    assert "a replay gives them retry.max_age_seconds again, counted from now" in run.out
+    [body] = bodies(queues, RETRY_QUEUE)
+    replayed_at = datetime.fromisoformat(
+        decode_queue_message(body)["redrive"]["first_failed_at"].replace("Z", "+00:00")
+    )
+    assert datetime.now(UTC) - replayed_at < timedelta(minutes=1)
+
+
+def test_replay_skips_an_event_whose_marker_may_be_gone_before_the_copy_is_delivered(queues: Queues) -> None:
+    # given an event that arrived 16 days ago (replayed before, so still on the DLQ): the shipped
+    # webhook's marker lasts max_age (1 day) + 14 days + 1 day, and a copy may wait 1 more day
+    put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-ancient", age=timedelta(days=16))))
+    put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-recent", age=timedelta(days=3))))
+
+    # when
+    run = dlq(queues, "replay", "--all")
+
+    # then the old one stays on the DLQ, and the operator is told why and how to override
+    assert run.code == 0
+    [line] = [line for line in run.out.splitlines() if "evt-ancient" in line]
+    assert line.startswith("skipped event evt-ancient")
+    assert "redis.idempotency_ttl_seconds (1382400 s)" in line
+    assert "retry.max_age_seconds (86400 s)" in line
+    assert "--force" in line
+    assert "replayed 1, skipped 1, failed 0" in run.out
+    assert [decode_queue_message(body)["envelope"]["id"] for body in bodies(queues, RETRY_QUEUE)] == ["evt-recent"]
+    assert on_dead_letter_queue(queues) == {"evt-ancient"}
+
+
+def test_replay_with_force_replays_an_event_whose_marker_may_be_gone(queues: Queues) -> None:
+    # given
+    put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-ancient", age=timedelta(days=16))))
+
+    # when
+    run = dlq(queues, "replay", "--all", "--force")
+
+    # then
+    assert "replayed 1, skipped 0, failed 0" in run.out
+    assert [decode_queue_message(body)["envelope"]["id"] for body in bodies(queues, RETRY_QUEUE)] == ["evt-ancient"]
+    assert on_dead_letter_queue(queues) == set()
+
+
+def test_replay_reads_each_webhooks_marker_ttl_from_the_config(queues: Queues, tmp_path: Any) -> None:
+    # given a webhook with the shortest marker TTL the loader takes (max_age + 14 days), and an
+    # event old enough for that marker to be gone within the copy's max_age
+    config = tmp_path / "webhooks.json"
+    config.write_text(
+        json.dumps(
+            {
+                "redis_test": {
+                    "data_type": "json",
+                    "redis": {"stream": "events", "idempotency_ttl_seconds": 3_600 + 1_209_600},
+                    "retry": {"max_age_seconds": 3_600},
+                }
+            }
+        )
+    )
+    put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-14d", age=timedelta(days=14))))
+
+    # when
+    dry = dlq(queues, "replay", "--all", "--dry-run", "--config", str(config))
+    shipped = dlq(queues, "replay", "--all", "--dry-run")
+
+    # then only the short TTL makes it unsafe
+    assert "skipped event evt-14d" in dry.out
+    assert "would replay 0, would skip 1" in dry.out
+    assert "would replay 1, would skip 0" in shipped.out
+
+
+def test_replay_with_an_unreadable_config_says_so_and_assumes_the_defaults(queues: Queues, tmp_path: Any) -> None:
+    # given
+    put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-ancient", age=timedelta(days=16))))
+
+    # when
+    run = dlq(queues, "replay", "--all", "--config", str(tmp_path / "missing.json"))
+
+    # then
+    assert "assuming the default marker TTL" in run.out
+    assert "skipped event evt-ancient" in run.out
 
 
 def test_replay_of_an_id_not_on_the_queue_says_so_and_exits_1(queues: Queues) -> None:
@@ -616,7 +709,7 @@ def test_a_missing_dead_letter_queue_is_an_error_that_names_the_bootstrap(queues
     # then
     assert run.code == 1
     assert "no-such-queue" in run.err
-    assert "bootstrap_queues.py" in run.err
+    assert "make bootstrap" in run.err
 
 
 def test_queue_names_default_to_the_relays_environment_variables(queues: Queues) -> None:
@@ -637,10 +730,10 @@ def test_queue_names_default_to_the_relays_environment_variables(queues: Queues)
     assert decode_queue_message(message["Body"])["envelope"]["id"] == "evt-env"
 
 
-def test_dlq_script_runs_from_the_repository_root() -> None:
+def test_dlq_runs_as_a_module_from_the_repository_root() -> None:
     # when
     run = subprocess.run(
-        [sys.executable, "scripts/dlq.py", "--help"],
+        [sys.executable, "-m", "scripts.dlq", "--help"],
         check=False,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -675,7 +768,7 @@ def test_dlq_script_lists_from_the_endpoint_named_by_aws_endpoint_url(tmp_path: 
 
         # when
         run = subprocess.run(
-            [sys.executable, "scripts/dlq.py", "--region", "us-east-1", "list"],
+            [sys.executable, "-m", "scripts.dlq", "--region", "us-east-1", "list"],
             check=False,
             cwd=PROJECT_ROOT,
             env=environ,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE
 
 PROJECT_ROOT = str(PROJECT_ROOT_PATH)
 FOURTEEN_DAYS = "1209600"
+ONE_MIB = "1048576"
 
 
 @pytest.fixture
@@ -70,6 +72,25 @@ def test_first_run_creates_dead_letter_queue_and_retry_queue_redriving_to_it(bar
         "maxReceiveCount": 5,
     }
     assert actions(urls) == {DEAD_LETTER_QUEUE: "created", RETRY_QUEUE: "created"}
+    # and: both take SQS's largest messages, set explicitly (a queue made without it takes 256 KiB)
+    assert retry["MaximumMessageSize"] == dead["MaximumMessageSize"] == ONE_MIB
+
+
+def test_queues_made_by_hand_with_the_old_256_kib_limit_are_raised_to_1_mib(bare_sqs: Any) -> None:
+    # given: queues someone made with SQS's old default message size
+    for name in (DEAD_LETTER_QUEUE, RETRY_QUEUE):
+        bare_sqs.create_queue(QueueName=name, Attributes={"MaximumMessageSize": "262144"})
+
+    # when
+    urls = bootstrap_queues(bare_sqs, RETRY_QUEUE, DEAD_LETTER_QUEUE)
+
+    # then: a message over 256 KiB now goes to either queue
+    large = "x" * 300_000
+    for url in (urls.retry_queue_url, urls.dead_letter_queue_url):
+        assert attributes(bare_sqs, url)["MaximumMessageSize"] == ONE_MIB
+        assert bare_sqs.send_message(QueueUrl=url, MessageBody=large)["MessageId"]
+    described = {change.queue_name: change.describe() for change in urls.changes}
+    assert "MaximumMessageSize 262144 -> 1048576" in described[RETRY_QUEUE]
 
 
 def test_second_run_with_the_same_settings_changes_nothing(bare_sqs: Any) -> None:
@@ -208,8 +229,10 @@ def test_script_bootstraps_queues_at_the_endpoint_named_by_aws_endpoint_url_sqs(
         assert wait_for_port("127.0.0.1", port)
         endpoint = f"http://127.0.0.1:{port}"
         environ = {**os.environ, "AWS_ENDPOINT_URL_SQS": endpoint, "RETRY_QUEUE_NAME": "e2e-retry"}
-        script = "scripts/bootstrap_queues.py"
-        command = [sys.executable, script, "--dead-letter-queue", "e2e-dead", "--region", "eu-west-1"]
+        command = [
+            *(sys.executable, "-m", "scripts.bootstrap_queues"),
+            *("--dead-letter-queue", "e2e-dead", "--region", "eu-west-1"),
+        ]
 
         # when: run twice, from the repository root like `make bootstrap`
         first = subprocess.run(
@@ -230,3 +253,37 @@ def test_script_bootstraps_queues_at_the_endpoint_named_by_aws_endpoint_url_sqs(
         assert json.loads(attributes(client, retry_url)["RedrivePolicy"])["deadLetterTargetArn"].endswith(":e2e-dead")
     finally:
         server.stop()
+
+
+@pytest.mark.e2e
+def test_localstack_ready_hook_makes_the_queues_bootstrap_makes(moto_sqs: Any, tmp_path: Any) -> None:
+    # given: `awslocal` as the AWS CLI pointed at moto's server (LocalStack's wrapper does the same)
+    aws = shutil.which("aws")
+    if aws is None:
+        pytest.skip("the AWS CLI, which awslocal wraps, is not installed")
+    shim, calls = tmp_path / "awslocal", tmp_path / "calls.txt"
+    shim.write_text(
+        f'#!/bin/sh\necho "$*" | tr "\\n" " " >> "{calls}"\necho >> "{calls}"\n'
+        f'exec "{aws}" --endpoint-url "{moto_sqs.url}" "$@"\n'
+    )
+    shim.chmod(0o755)
+    environ = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+
+    # when
+    hook = subprocess.run(
+        ["bash", "devstack/localstack/create-queues.sh"],
+        check=False, cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    # then: bootstrap finds both queues as it would have made them, the message size included
+    assert hook.returncode == 0, hook.stderr
+    import boto3
+
+    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_sqs.url)
+    urls = bootstrap_queues(client, RETRY_QUEUE, DEAD_LETTER_QUEUE)
+    assert actions(urls) == {DEAD_LETTER_QUEUE: "unchanged", RETRY_QUEUE: "unchanged"}
+    # and: each queue is created with the size (moto's default is already 1 MiB, LocalStack's and
+    # AWS's is 256 KiB, so the calls themselves must carry it)
+    creations = [line for line in calls.read_text().splitlines() if line.startswith("sqs create-queue")]
+    assert len(creations) == 2
+    assert all(ONE_MIB in line and "MaximumMessageSize" in line for line in creations)

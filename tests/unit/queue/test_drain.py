@@ -14,10 +14,20 @@ import redis
 from chalicelib.config.model import RetryPolicy
 from chalicelib.envelope import utc_timestamp
 from chalicelib.process_state import reset_process_state
+from chalicelib.queue.dead_letter import DeadLetter, DeadLetterInfo
 from chalicelib.queue.drain import DrainOutcome, DrainRecord, drain_batch
 from chalicelib.queue.drain_handler import BatchIncomplete, handle_drain_batch
-from chalicelib.queue.message import new_queue_message
+from chalicelib.queue.message import (
+    LAST_ERROR_LIMIT,
+    MAX_REDRIVE_COUNT,
+    QUEUE_MESSAGE_GROWTH_BYTES,
+    decode_queue_message,
+    encode_queue_message,
+    encoded_size,
+    new_queue_message,
+)
 from chalicelib.queue.redrive_schedule import SQS_MAX_DELAY_SECONDS, backoff_delay
+from chalicelib.queue.spill import spilled_size
 from devstack.redis_server import RedisServer
 from tests.conftest import (
     DEAD_LETTER_QUEUE,
@@ -168,7 +178,7 @@ def test_redis_refusing_the_write_spends_attempts_then_dead_letters_with_the_las
     assert redis_db.type(STREAM) == b"string"
 
 
-def test_event_older_than_max_age_is_dead_lettered_without_trying_redis(
+def test_event_older_than_max_age_is_dead_lettered_without_delivering_it(
     relay_config: Any, sqs: Any, redis_db: redis.Redis
 ) -> None:
     # given an event received 25 hours ago (default max_age_seconds is 24 h)
@@ -182,6 +192,40 @@ def test_event_older_than_max_age_is_dead_lettered_without_trying_redis(
     assert letter["dead_letter"]["reason"] == "expired"
     assert letter["dead_letter"]["age_seconds"] >= 25 * 3600
     assert stream_events(redis_db) == []
+
+
+def test_expired_copy_of_an_event_already_delivered_is_a_duplicate_not_a_dead_letter(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis
+) -> None:
+    # given an event delivered by one copy, and a second copy queued 25 hours ago (an inline
+    # try Redis ran after the door had given up on it and spilled)
+    delivered = drain_batch([record_of(body_of(make_queue_message(make_envelope(event_id="evt-twice"))))])
+    assert list(delivered.outcomes.values()) == [DrainOutcome.DELIVERED]
+    envelope = make_envelope(event_id="evt-twice", age_seconds=25 * 3600)
+    record = record_of(body_of(make_queue_message(envelope, waits=300)))
+    # when
+    report = drain_batch([record])
+    # then it is done, counted as a duplicate, and nothing waits on the dead-letter queue
+    assert report.outcomes[record.message_id] is DrainOutcome.DUPLICATE
+    assert dead_letters(sqs) == []
+    assert len(stream_events(redis_db)) == 1
+    assert redis_db.hget("spillway:stats:redis_test", "duplicates") == b"1"
+
+
+def test_expired_event_is_dead_lettered_with_a_note_when_redis_cannot_say_it_was_delivered(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer
+) -> None:
+    # given an expired event and Redis down
+    redis_server.stop()
+    envelope = make_envelope(event_id="evt-unknown", age_seconds=25 * 3600)
+    record = record_of(body_of(make_queue_message(envelope, waits=300)))
+    # when
+    report = drain_batch([record])
+    # then it is not kept going round: the dead letter says what is not known
+    assert report.outcomes[record.message_id] is DrainOutcome.DEAD_LETTERED
+    [letter] = dead_letters(sqs)
+    assert letter["dead_letter"]["reason"] == "expired"
+    assert "not known whether another copy was delivered" in letter["dead_letter"]["detail"]
 
 
 @pytest.mark.parametrize(
@@ -232,6 +276,112 @@ def test_mixed_batch_delivers_the_good_once_redrives_the_bad_and_reports_no_fail
     [redrive] = sent.to(RETRY_QUEUE)
     assert json.loads(redrive["MessageBody"])["envelope"]["id"] == "bad-1"
     assert [letter["dead_letter"]["reason"] for letter in dead_letters(sqs)] == ["poison"]
+
+
+def with_redrive(**fields: Any) -> str:
+    """A queue message for the seed webhook with some of its redrive fields replaced."""
+    message: dict[str, Any] = dict(make_queue_message(make_envelope(event_id="evt-bad")))
+    message["redrive"] = {**message["redrive"], **fields}
+    return body_of(message)
+
+
+@pytest.mark.parametrize(
+    "bad_body",
+    [
+        pytest.param(with_redrive(not_before="next tuesday"), id="not_before-not-a-timestamp"),
+        pytest.param(with_redrive(not_before=1_700_000_000), id="not_before-a-number"),
+        pytest.param(with_redrive(not_before="9999-12-31T23:59:59-12:00"), id="not_before-past-year-9999-in-utc"),
+        pytest.param(with_redrive(first_failed_at="yesterday"), id="first_failed_at-not-a-timestamp"),
+        pytest.param(with_redrive(waits=True), id="waits-a-boolean"),
+        pytest.param(with_redrive(attempts=-1), id="attempts-negative"),
+        pytest.param(with_redrive(attempts=MAX_REDRIVE_COUNT + 1), id="attempts-beyond-any-count"),
+        pytest.param(with_redrive(last_error=["refused"]), id="last_error-a-list"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="nested-too-deep-to-parse"),
+        pytest.param(
+            body_of(make_queue_message(make_envelope(event_id="evt-bad", payload={"text": "\ud800"}))),
+            id="lone-surrogate-redis-cannot-encode",
+        ),
+    ],
+)
+def test_bad_record_is_dead_lettered_as_poison_and_the_rest_of_its_batch_is_delivered(
+    relay_config: Any,
+    sqs: Any,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+    sent: SentMessages,
+    monkeypatch: pytest.MonkeyPatch,
+    bad_body: str,
+) -> None:
+    # given a batch with one bad record between two good ones
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    reset_process_state()
+    good = [make_envelope(event_id=f"good-{n}") for n in range(2)]
+    bodies = [body_of(make_queue_message(good[0])), bad_body, body_of(make_queue_message(good[1]))]
+    # when
+    response = chalice_client.lambda_.invoke("drain", sqs_event(bodies))
+    # then the good ones are delivered, the bad one is a poison dead letter, nothing fails
+    assert response.payload == {"batchItemFailures": []}
+    assert stream_events(redis_db) == good
+    assert sent.to(RETRY_QUEUE) == []
+    [letter] = dead_letters(sqs)
+    assert letter["dead_letter"]["reason"] == "poison"
+    # and the letter keeps the record as it came, for whoever looks into it
+    assert letter["raw_body"] == bad_body[: len(letter["raw_body"])]
+
+
+def test_dead_letter_of_an_envelope_holding_a_lone_surrogate_still_reaches_the_dead_letter_queue(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis
+) -> None:
+    # given a record for a webhook id that is no text (a JSON escape of a lone surrogate)
+    envelope = make_envelope(webhook_id="hook-\udc80", event_id="evt-surrogate")
+    body = body_of(make_queue_message(envelope))
+    assert body.isascii(), "the queue carries the escape, never the raw surrogate"
+    # when
+    report = drain_batch([record_of(body)])
+    # then it is dead-lettered for what it is, with its envelope, not as a failure to dead-letter
+    assert list(report.outcomes.values()) == [DrainOutcome.DEAD_LETTERED]
+    [letter] = dead_letters(sqs)
+    assert "is not configured" in letter["dead_letter"]["detail"]
+    assert letter["envelope"] == envelope
+
+
+def test_queue_message_with_a_lone_surrogate_is_encoded_as_text_sqs_takes_and_decodes_unchanged() -> None:
+    # given
+    message = make_queue_message(make_envelope(payload={"text": "a\ud800b\uffff\ufffe\U0001f600\u00e9"}))
+    # when
+    body = encode_queue_message(message)
+    # then
+    body.encode("utf-8")
+    assert "\uffff" not in body and "\ufffe" not in body
+    assert decode_queue_message(body) == message
+
+
+def test_worst_case_dead_letter_grows_no_more_than_the_door_allows_for() -> None:
+    # given the largest ids, counters, errors and details the drain can write (control
+    # characters escape to 6 bytes, quotes in an event id to 2)
+    envelope = make_envelope(webhook_id="w" * 64, event_id='"' * 200)
+    fresh = spilled_size(envelope)
+    worst_error = "\x01" * (LAST_ERROR_LIMIT + 10)
+    message = make_queue_message(envelope, attempts=MAX_REDRIVE_COUNT, waits=MAX_REDRIVE_COUNT)
+    message["redrive"]["last_error"] = worst_error[:LAST_ERROR_LIMIT]
+    message["redrive"]["not_before"] = utc_timestamp(datetime.now(UTC))
+    info = DeadLetterInfo(
+        reason="exhausted",
+        detail=worst_error[:LAST_ERROR_LIMIT],
+        webhook_id=envelope["webhook_id"],
+        event_id=envelope["id"],
+        attempts=MAX_REDRIVE_COUNT,
+        age_seconds=-1.2345678901234567e300,
+        last_error=message["redrive"]["last_error"],
+        dead_lettered_at=utc_timestamp(datetime.now(UTC)),
+        source_message_id="m" * 100,
+    )
+    # when
+    letter = encode_queue_message(
+        dict(DeadLetter(envelope=envelope, redrive=message["redrive"], dead_letter=info, raw_body=None))
+    )
+    # then
+    assert encoded_size(letter) - fresh <= QUEUE_MESSAGE_GROWTH_BYTES
 
 
 def test_record_that_cannot_be_put_anywhere_is_reported_as_a_batch_item_failure(
@@ -292,16 +442,17 @@ def test_event_delivered_inline_then_drained_is_published_once(
 def test_marker_expires_with_the_configured_ttl(
     write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, sqs: Any
 ) -> None:
-    # given
+    # given the shortest TTL the loader takes: max_age_seconds plus the DLQ's 14 days
     settings = webhook_settings(redis_server)
-    settings["redis"]["idempotency_ttl_seconds"] = 120
+    settings["retry"]["max_age_seconds"] = 60
+    settings["redis"]["idempotency_ttl_seconds"] = 60 + 1_209_600
     write_config({"redis_test": settings})
     envelope = make_envelope(event_id="evt-ttl")
     # when
     drain_batch([record_of(body_of(make_queue_message(envelope)))])
     # then
     ttl = redis_db.ttl("spillway:delivered:redis_test:evt-ttl")
-    assert 0 < ttl <= 120
+    assert 1_209_600 < ttl <= 60 + 1_209_600
 
 
 # Long waits and long outages
@@ -336,6 +487,25 @@ def test_wait_longer_than_900_seconds_hops_with_a_not_before_mark(
     report = drain_batch([record_of(last_hop["MessageBody"])], now=due)
     # then
     assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
+
+
+def test_event_past_max_age_is_dead_lettered_even_when_its_not_before_is_far_away(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, sqs: Any, sent: SentMessages
+) -> None:
+    # given an event queued two days ago (max_age one day) whose not_before lies years ahead
+    write_config({"redis_test": webhook_settings(redis_server)})
+    now = datetime.now(UTC)
+    message = make_queue_message(make_envelope(event_id="evt-for-ever"))
+    message["redrive"]["first_failed_at"] = utc_timestamp(now - timedelta(days=2))
+    message["redrive"]["not_before"] = utc_timestamp(now + timedelta(days=3650))
+    # when the drain sees it
+    report = drain_batch([record_of(body_of(message))], now=now)
+    # then it expires instead of hopping round every 900 s until then
+    assert list(report.outcomes.values()) == [DrainOutcome.DEAD_LETTERED]
+    assert sent.to(RETRY_QUEUE) == []
+    [letter] = sent.to(DEAD_LETTER_QUEUE)
+    assert json.loads(letter["MessageBody"])["dead_letter"]["reason"] == "expired"
+    assert stream_events(redis_db) == []
 
 
 def test_thirty_second_outage_with_seed_settings_ends_with_every_event_delivered(

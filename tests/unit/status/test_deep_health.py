@@ -1,4 +1,6 @@
-"""GET /health?deep=1 through Chalice's test client, against a real redis-server and moto's SQS."""
+"""GET /health?deep=1 through Chalice's test client, against a real redis-server and moto's SQS.
+
+Deep checks answer the admin token only (the `admin_token` fixture sets ADMIN_TOKEN)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,23 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import redis
 
 from chalicelib.config.model import RedisConnection
+from chalicelib.process_state import reset_process_state
 from chalicelib.status.health import CheckResult, redis_label, run_probes
 from devstack.ports import free_port
 from devstack.redis_server import RedisServer
-from tests.conftest import DEAD_LETTER_QUEUE, RETRY_QUEUE, WriteConfig, queue_url, webhook_settings
+from tests.conftest import ADMIN_TOKEN, DEAD_LETTER_QUEUE, RETRY_QUEUE, WriteConfig, queue_url, webhook_settings
+
+pytestmark = pytest.mark.usefixtures("admin_token")
 
 
-def get_health(client: Any, path: str) -> tuple[int, dict[str, Any]]:
-    response = client.http.get(path)
+def get_health(
+    client: Any, path: str, authorization: str | None = f"Bearer {ADMIN_TOKEN}"
+) -> tuple[int, dict[str, Any]]:
+    response = client.http.get(path, headers={"authorization": authorization} if authorization else {})
     assert response.headers["Content-Type"] == "application/json"
     return response.status_code, json.loads(response.body)
 
@@ -111,9 +119,41 @@ def test_shallow_health_touches_neither_redis_nor_sqs(
     # when
     status, body = get_health(chalice_client, "/health")
 
-    # then
+    # then: no webhook ids either, the endpoint is public
     assert status == 200
-    assert body == {"status": "ok", "webhooks": ["blob_hook", "form_hook", "redis_test"]}
+    assert body == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {ADMIN_TOKEN}", f"bearer {ADMIN_TOKEN}x"],
+    ids=["no_header", "wrong_token", "other_scheme", "token_with_extra"],
+)
+def test_deep_health_without_the_admin_token_answers_like_the_shallow_check(
+    relay_config: dict[str, Any], redis_server: RedisServer, sqs: Any, chalice_client: Any, authorization: str | None
+) -> None:
+    # given Redis stopped, which the deep check would report with its host, port and error
+    redis_server.stop()
+
+    # when
+    status, body = get_health(chalice_client, "/health?deep=1", authorization)
+
+    # then no host, port, error, queue depth or webhook id is given away
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_deep_health_is_shallow_for_everyone_while_no_admin_token_is_configured(
+    relay_config: dict[str, Any], sqs: Any, chalice_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given ADMIN_TOKEN unset
+    monkeypatch.delenv("ADMIN_TOKEN")
+    reset_process_state()
+
+    # when a caller presents an empty bearer token
+    status, body = get_health(chalice_client, "/health?deep=1", "Bearer ")
+
+    # then
+    assert (status, body) == (200, {"status": "ok"})
 
 
 def test_deep_health_with_a_broken_config_answers_503_config_invalid(

@@ -8,21 +8,12 @@ from typing import Any
 import pytest
 import redis
 
-from chalicelib.process_state import reset_process_state
 from chalicelib.queue.drain import DrainOutcome, DrainRecord, drain_batch
 from devstack.redis_server import RedisServer
-from tests.conftest import STREAM, WriteConfig, webhook_settings
+from tests.conftest import ADMIN_TOKEN, STREAM, WriteConfig, webhook_settings
 from tests.queue_events import body_of, make_envelope, make_queue_message
 
-ADMIN_TOKEN = "s3cr3t-admin"
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-def admin_token(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ADMIN_TOKEN", ADMIN_TOKEN)
-    reset_process_state()
-    return ADMIN_TOKEN
 
 
 def get_stats(chalice_client: Any, token: str | None = ADMIN_TOKEN) -> Any:

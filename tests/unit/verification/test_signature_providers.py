@@ -64,6 +64,8 @@ class Scheme:
     missing_code: str = "missing_signature"
     invalid_code: str = "invalid_signature"
     signs_body: bool = True
+    # The signature covers the sender's delivery id, which is then the event id.
+    signs_id: bool = False
 
     @property
     def provider(self) -> str:
@@ -129,6 +131,7 @@ SCHEMES = [
         secret=whsec,
         timestamped=True,
         timestamp_header="webhook-timestamp",
+        signs_id=True,
     ),
     Scheme(
         "svix",
@@ -138,6 +141,7 @@ SCHEMES = [
         secret=whsec,
         timestamped=True,
         timestamp_header="svix-timestamp",
+        signs_id=True,
     ),
     Scheme(
         "hmac-sha256-hex-prefixed",
@@ -173,6 +177,7 @@ SCHEMES = [
         "X-Acme-Signature",
         timestamped=True,
         timestamp_header="X-Acme-Timestamp",
+        signs_id=True,
     ),
     Scheme(
         "token-header",
@@ -622,3 +627,45 @@ def test_token_in_a_custom_header_never_reaches_the_envelope(
     assert answer(response)["status"] == "delivered"
     [event] = stream_events(redis_db)
     assert "correct-horse-battery" not in json.dumps(event)
+
+
+# --- the event id is the id the signature covers ---------------------------------------------
+
+
+UNSIGNED_ID_HEADERS = ("webhook-id", "svix-id", "x-github-delivery", "idempotency-key")
+# Where each scheme that signs its id carries it (replacing that one breaks the signature).
+SIGNED_ID_HEADERS = {"standard_webhooks": "webhook-id", "svix": "svix-id", "hmac-timestamped": "x-acme-id"}
+
+
+def unsigned_id_replays() -> list[Any]:
+    return [
+        pytest.param(scheme, header, id=f"{scheme.name}-{header}")
+        for scheme in SCHEMES
+        if scheme.signs_id
+        for header in UNSIGNED_ID_HEADERS
+        if header != SIGNED_ID_HEADERS[scheme.name]
+    ]
+
+
+@pytest.mark.parametrize(("scheme", "unsigned_header"), unsigned_id_replays())
+def test_replay_with_a_fresh_unsigned_id_header_is_a_duplicate_of_the_signed_id(
+    scheme: Scheme,
+    unsigned_header: str,
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+) -> None:
+    # given a webhook whose sender signs its delivery id, and an event delivered
+    write_config({WEBHOOK: scheme.webhook(redis_server, "current")})
+    body = scheme.body("replayed")
+    signed = scheme.headers("current", body, message_id="msg_signed_1")
+    assert answer(post(chalice_client, WEBHOOK, body, signed)) == {"status": "delivered", "event_id": "msg_signed_1"}
+
+    # when someone replays the request inside the tolerance window with a fresh id in a
+    # header the signature does not cover (svix-id beside signed webhook-* headers, ...)
+    replay = post(chalice_client, WEBHOOK, body, {**signed, unsigned_header: "fresh-unsigned-id"})
+
+    # then the signed id is the event id: a duplicate, published once
+    assert answer(replay) == {"status": "duplicate", "event_id": "msg_signed_1"}
+    assert [event["id"] for event in stream_events(redis_db)] == ["msg_signed_1"]

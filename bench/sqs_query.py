@@ -1,7 +1,8 @@
 """Queue chores for a benchmark against moto's server, over SQS's query protocol with urllib.
 
-Not boto3: B3 times the first spill after Redis dies, which imports boto3 and builds the
-relay's SQS client; a benchmark that had imported boto3 itself would hide part of that cost.
+Not boto3, so not operations/sqs_admin.py (the tooling's SQS helper): B3 times the first spill
+after Redis dies, which imports boto3 and builds the relay's SQS client; a benchmark that had
+imported boto3 itself would hide part of that cost. It raises the tooling's one SQS error.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 import urllib.request
+
+from operations.sqs_admin import SqsAdminError
 
 # moto's server picks the service from the credential scope of the Authorization header; it
 # checks no signature.
@@ -20,11 +23,7 @@ QUERY_HEADERS = {
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class SqsQueryError(RuntimeError):
-    pass
-
-
-class SqsAdmin:
+class SqsQueryClient:
     def __init__(self, endpoint: str, timeout: float = 10.0) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.timeout = timeout
@@ -32,14 +31,17 @@ class SqsAdmin:
     def _call(self, action: str, **parameters: str) -> str:
         data = urllib.parse.urlencode({"Action": action, "Version": "2012-11-05", **parameters}).encode()
         request = urllib.request.Request(f"{self.endpoint}/", data=data, headers=QUERY_HEADERS)
-        with _direct.open(request, timeout=self.timeout) as response:
-            return str(response.read().decode("utf-8"))
+        try:
+            with _direct.open(request, timeout=self.timeout) as response:
+                return str(response.read().decode("utf-8"))
+        except OSError as exc:  # URLError, HTTPError and timeouts are all OSError
+            raise SqsAdminError(f"{action} at {self.endpoint}: {exc}") from exc
 
     def create_queue(self, name: str) -> str:
         answer = self._call("CreateQueue", QueueName=name)
         match = re.search(r"<QueueUrl>([^<]+)</QueueUrl>", answer)
         if match is None:
-            raise SqsQueryError(f"CreateQueue {name}: no QueueUrl in {answer[:200]!r}")
+            raise SqsAdminError(f"CreateQueue {name}: no QueueUrl in {answer[:200]!r}")
         return match.group(1)
 
     def purge_queue(self, queue_url: str) -> None:

@@ -1,0 +1,17 @@
+"""What a passed check proves beyond "the sender holds the secret": the delivery id it signed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verified:
+    # The sender's delivery id when the signature covers it (Standard Webhooks' webhook-id or
+    # svix-id; a generic hmac template with {id}). It is the event id: an unsigned header
+    # could be swapped on a replay inside the tolerance window and publish the event again.
+    signed_id: str | None = None
+
+
+# Schemes that sign the body alone (GitHub, Shopify, Stripe, Slack) or check a credential.
+NO_SIGNED_ID = Verified()

@@ -1,0 +1,96 @@
+"""LOG_FORMAT: JSON with metrics for CloudWatch by default, one short line for a person with `text`."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+import pytest
+
+from chalicelib import structured_log
+from chalicelib.structured_log import get_logger, log_event
+
+
+def relay_logger_made_with(monkeypatch: pytest.MonkeyPatch, log_format: str | None) -> io.StringIO:
+    """The relay's logger as a fresh process with this LOG_FORMAT makes it, writing to a buffer;
+    the test's own logger, handlers and flag come back afterwards."""
+    if log_format is None:
+        monkeypatch.delenv("LOG_FORMAT", raising=False)
+    else:
+        monkeypatch.setenv("LOG_FORMAT", log_format)
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    logger = get_logger()
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(structured_log, "_text_lines", structured_log._text_lines)
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", buffer)
+    get_logger()
+    return buffer
+
+
+def log_request(**overrides: Any) -> None:
+    """A request's line with the fields and metrics the door (door/receive.py) logs."""
+    fields: dict[str, Any] = {
+        "webhook_id": "github",
+        "event_id": "evt-1",
+        "outcome": "delivered",
+        "path": "inline",
+        "status": 200,
+        "latency_ms": 1.52,
+        **overrides,
+    }
+    log_event("webhook", metrics={"Delivered": 1, "LatencyMs": 1.52}, **fields)
+
+
+def test_text_format_writes_one_short_line_per_request_with_time_status_webhook_outcome_and_ms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given
+    written = relay_logger_made_with(monkeypatch, "text")
+    # when
+    log_request()
+    # then
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} 200 github delivered 1\.52 ms event_id=evt-1\n", written.getvalue())
+
+
+def test_text_format_quotes_a_value_with_spaces_and_leaves_out_the_metrics_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given
+    written = relay_logger_made_with(monkeypatch, "text")
+    # when
+    log_request(status=503, outcome="config_invalid", error="webhooks.json: webhook 'github': no field x")
+    # then
+    line = written.getvalue()
+    assert line.endswith(
+        """ 503 github config_invalid 1.52 ms event_id=evt-1 error="webhooks.json: webhook 'github': no field x"\n"""
+    )
+    assert "_aws" not in line and "LatencyMs" not in line
+
+
+def test_text_format_names_the_level_of_other_events_when_it_is_not_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given
+    written = relay_logger_made_with(monkeypatch, "text")
+    # when
+    log_event("dead_lettered", level=logging.WARNING, webhook_id="github", reason="exhausted", attempts=5)
+    # then
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3} WARNING dead_lettered webhook_id=github reason=exhausted attempts=5\n",
+        written.getvalue(),
+    )
+
+
+def test_json_with_embedded_metrics_stays_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given no LOG_FORMAT, as on Lambda
+    written = relay_logger_made_with(monkeypatch, None)
+    # when
+    log_request()
+    # then
+    line = json.loads(written.getvalue())
+    assert line["message"] == "webhook" and line["status"] == 200 and line["LatencyMs"] == 1.52
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["webhook_id"]]
