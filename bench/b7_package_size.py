@@ -7,6 +7,7 @@ cache) for requirements.txt.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -17,8 +18,13 @@ from collections import Counter
 from bench.processes import PROJECT_DIR
 from bench.results import Row, Target, benchmark_main, figure_row
 
-SIZE_TARGET = Target(2, at_most=True, on_ratio=False, unit="MB")
+# A report with a ceiling: Lambda takes 50 MB zipped; the zip ships bytecode for all it holds
+# (operations/bytecode.py), which buys B5-zip's cold start for ~1 MB.
+SIZE_TARGET = Target(5, at_most=True, on_ratio=False, unit="MB")
 STAGE = "dev"
+# A Redis address Lambda could reach: `make package` refuses the seed's ${REDIS_HOST:-localhost}
+# (operations/deploy_guards.py). The zip is the same whatever the host.
+STAGE_VARIABLES = {"REDIS_HOST": "spillway.bench.cache.amazonaws.com"}
 # What `chalice package` reads: the code that ships, its requirements and the stage settings.
 PROJECT_FILES = ("app.py", "requirements.txt", "webhooks.json")
 PROJECT_FOLDERS = ("chalicelib", "vendor")
@@ -36,15 +42,24 @@ def copy_project(target: str) -> None:
     for name in os.listdir(chalice_dir):
         if name.endswith(".json"):
             shutil.copy2(os.path.join(chalice_dir, name), os.path.join(target, ".chalice"))
+    config_path = os.path.join(target, ".chalice", "config.json")
+    with open(config_path, encoding="utf-8") as file:
+        config = json.load(file)
+    config["stages"][STAGE].setdefault("environment_variables", {}).update(STAGE_VARIABLES)
+    with open(config_path, "w", encoding="utf-8") as file:
+        json.dump(config, file, indent=2)
 
 
 def largest_parts(zip_path: str, count: int = 5) -> str:
-    """Compressed bytes per top-level folder of the zip."""
+    """Compressed bytes per top-level folder of the zip, and the bytecode's share."""
     sizes: Counter[str] = Counter()
+    bytecode = 0
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():
             sizes[info.filename.split("/", 1)[0]] += info.compress_size
-    return ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in sizes.most_common(count))
+            bytecode += info.compress_size if info.filename.endswith(".pyc") else 0
+    parts = ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in sizes.most_common(count))
+    return f"{parts}; of the whole, .pyc {bytecode / 1024:.0f} KB"
 
 
 def build_deployment_zip(folder: str) -> str:

@@ -36,9 +36,11 @@ BENCHMARKS = (
     Benchmark("b5_cold_start", ("B5",), "cold start vs hello-world", 240),
     Benchmark("b7_package_size", ("B7",), "deployment zip size", 240),
     Benchmark("b8_local_servers", ("B8a", "B8b", "B8c"), "local server vs chalice local and FastAPI", 300),
+    Benchmark("b9_redrive_requests", ("B9",), "SQS requests per redriven record", 120),
+    Benchmark("b10_cost", ("B10", "B10-outage"), "USD per million events, Redis up and all spilled", 180),
     Benchmark(
-        "b9_production_redis",
-        ("B1c", "B2c", "B1w", "B2w", "B9", "B9c", "B9w"),
+        "b11_production_redis",
+        ("B1c", "B2c", "B1w", "B2w", "B11", "B11c", "B11w"),
         "Redis Cluster, WAIT 1 and Redis CPU per event",
         240,
     ),
@@ -60,6 +62,13 @@ def run_benchmark(benchmark: Benchmark, quick: bool, folder: str) -> list[Row]:
         return [failed_row(row_id, benchmark.figure, str(exc)) for row_id in benchmark.row_ids]
 
 
+def names_row(wanted: str, row_id: str) -> bool:
+    """`B3` names B3a and B3b, `B1` names B1 and B1c but not B11 (the next character would be a
+    digit: another row's number)."""
+    row = row_id.upper()
+    return row.startswith(wanted) and not row[len(wanted) : len(wanted) + 1].isdigit()
+
+
 def header(quick: bool) -> str:
     return (
         f"Spillway benchmarks ({'quick' if quick else 'full'} run), {time.strftime('%Y-%m-%d %H:%M')}, "
@@ -78,7 +87,7 @@ def main() -> int:
     selected = [
         benchmark
         for benchmark in BENCHMARKS
-        if wanted is None or any(row_id.startswith(prefix) for row_id in benchmark.row_ids for prefix in wanted)
+        if wanted is None or any(names_row(prefix, row_id) for row_id in benchmark.row_ids for prefix in wanted)
     ]
     started = time.monotonic()
     rows: list[Row] = []

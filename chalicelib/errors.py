@@ -10,17 +10,21 @@ class SpillwayError(Exception):
 class ConfigError(SpillwayError):
     """webhooks.json (or the environment it reads) is not usable."""
 
-    def __init__(self, path: str, webhook_id: str | None, field: str | None, problem: str):
+    def __init__(self, path: str, webhook_id: str | None, field: str | None, problem: str, *, cause: str | None = None):
         self.path = path
         self.webhook_id = webhook_id
         self.field = field
         self.problem = problem
+        # What AWS or a library said (an AccessDenied names the account and the role): for the
+        # log, never for an HTTP answer.
+        self.cause = cause
         where = path
         if webhook_id is not None:
             where += f": webhook '{webhook_id}'"
         if field is not None:
             where += f": field '{field}'"
-        super().__init__(f"{where}: {problem}")
+        self.public_message = f"{where}: {problem}"
+        super().__init__(self.public_message if cause is None else f"{self.public_message}: {cause}")
 
 
 class RejectedRequest(SpillwayError):
@@ -85,3 +89,8 @@ class ClaimCheckUnavailable(QueueUnavailable):
 class ClaimCheckInvalid(SpillwayError):
     """A claim check whose object is missing or does not match its SHA-256: the event can never
     be delivered from it (poison)."""
+
+
+class ClaimCheckMissing(ClaimCheckInvalid):
+    """A claim check with no object: released once an earlier copy of its message was delivered
+    (the drain then asks the event's marker), or lost (poison)."""

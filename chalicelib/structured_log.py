@@ -22,6 +22,8 @@ _text_lines = False
 # A request's line says these in its own words, first; `path` repeats what the outcome says.
 _REQUEST_FIELDS = ("status", "webhook_id", "outcome", "latency_ms")
 _TEXT_LEFT_OUT = frozenset({*_REQUEST_FIELDS, "path"})
+# json.dumps with options builds an encoder per call; one made once writes the same text.
+_JSON_LINE = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -32,7 +34,7 @@ class JsonLineFormatter(logging.Formatter):
             line.update(fields)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _JSON_LINE.encode(line)
 
 
 def _text_value(value: Any) -> str:
@@ -124,7 +126,7 @@ def log_event(
     elif not logger.isEnabledFor(level):
         return
     line = {"level": logging.getLevelName(level), "logger": LOGGER_NAME, "message": message, **fields}
-    _write_line(logger, json.dumps(line, default=str, ensure_ascii=False))
+    _write_line(logger, _JSON_LINE.encode(line))
 
 
 def _write_line(logger: logging.Logger, text: str) -> None:

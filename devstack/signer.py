@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from chalicelib.verification import credentials, generic_hmac, github, shopify, slack, standard_webhooks, stripe
+from chalicelib.verification import generic_hmac, github, shopify, slack, standard_webhooks, stripe
 from chalicelib.verification.registry import PROVIDERS
-from chalicelib.verification.settings import VerifySettings
+from chalicelib.verification.settings import AUTHORIZATION, VerifySettings, credential_header
 from chalicelib.verification.signing import hmac_digest
 
 # (verify settings, secret, body, timestamp, delivery id) -> the headers that prove it.
@@ -69,12 +69,12 @@ def _generic_hmac(
 
 
 def _token(settings: VerifySettings, secret: str, body: bytes, timestamp: str, message_id: str) -> dict[str, str]:
-    header = credentials.credential_header(settings) or credentials.AUTHORIZATION
-    return {header: f"Bearer {secret}" if header == credentials.AUTHORIZATION else secret}
+    header = credential_header(settings) or AUTHORIZATION
+    return {header: f"Bearer {secret}" if header == AUTHORIZATION else secret}
 
 
 def _basic(settings: VerifySettings, secret: str, body: bytes, timestamp: str, message_id: str) -> dict[str, str]:
-    return {credentials.AUTHORIZATION: "Basic " + _base64(secret.encode())}
+    return {AUTHORIZATION: "Basic " + _base64(secret.encode())}
 
 
 # One per provider of chalicelib/verification/registry.py (a test holds the two lists equal).

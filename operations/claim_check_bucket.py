@@ -1,8 +1,8 @@
 """The claim check's S3 bucket (LARGE_PAYLOAD_BUCKET): created, or brought to the wanted settings.
 
 Large spilled events wait there (chalicelib/queue/claim_check.py), so the bucket is private
-(every public-access block on), encrypted at rest (SSE-S3), and forgets objects after the
-queues' retention (14 days): by then no queue message can point at them. `make bootstrap`, the
+(every public-access block on), encrypted at rest (SSE-S3), and forgets objects once no message
+can point at them any more (EXPIRATION_DAYS, 41 days). `make bootstrap`, the
 local stack and the deploy template (operations/deploy_template.py) give it the same settings.
 Idempotent: creating a bucket this account already owns is no error, and the settings are put
 again each run (S3 has no partial update to compare with).
@@ -13,15 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.config.declarations import MAX_AGE_LIMIT_SECONDS
 from operations.queue_bootstrap import MAX_RETENTION_SECONDS
 from operations.sqs_admin import SqsAdminError, sqs_call
 
 SECONDS_PER_DAY = 86_400
-# Objects expire with the messages that could point at them: the queues keep 14 days.
-EXPIRATION_DAYS = MAX_RETENTION_SECONDS // SECONDS_PER_DAY
+# Objects expire only once no message can point at them: a pointer waits up to max_age on the
+# retry queue, then 14 days on the dead-letter queue; a replay sends it back for up to max_age
+# again (operations/dead_letter_markers.py skips older letters), plus a day: 2 x 13 + 14 + 1 = 41.
+EXPIRATION_DAYS = (2 * MAX_AGE_LIMIT_SECONDS + MAX_RETENTION_SECONDS) // SECONDS_PER_DAY + 1
 # An upload cut off mid-way leaves parts that cost storage and belong to no event.
 ABORT_INCOMPLETE_UPLOAD_DAYS = 1
-LIFECYCLE_RULE_ID = "expire-with-the-queues"
+LIFECYCLE_RULE_ID = "expire-after-the-last-replay"
 BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou"})
 BUCKET_MISSING_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 # us-east-1 is the one region whose CreateBucket refuses a LocationConstraint.
@@ -57,9 +60,7 @@ class BucketChange:
 
     def describe(self) -> str:
         verb = "created" if self.created else "already there"
-        return (
-            f"{self.bucket}: {verb} (private, encrypted, objects expire after {EXPIRATION_DAYS} days like the queues')"
-        )
+        return f"{self.bucket}: {verb} (private, encrypted, objects expire after {EXPIRATION_DAYS} days)"
 
 
 def _bucket_exists(s3_client: Any, bucket: str) -> bool:

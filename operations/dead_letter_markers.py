@@ -6,6 +6,10 @@ replayed copy a duplicate instead of a second publish. It was set at the earlies
 arrived, and lasts the webhook's redis.idempotency_ttl_seconds; the replayed copy may wait up to
 retry.max_age_seconds on the retry queue before it is delivered. When those two no longer fit,
 replay skips the letter unless told --force.
+
+A claim-checked letter's envelope waits in the bucket, whose lifecycle rule deletes it
+EXPIRATION_DAYS after the spill (operations/claim_check_bucket.py): a replayed pointer must be
+delivered before then, or the drain finds no object and the event is lost as poison.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from chalicelib.config.loader import load_config
 from chalicelib.config.model import DEFAULT_MAX_AGE_SECONDS, RelayConfig, default_idempotency_ttl
 from chalicelib.errors import ConfigError
+from operations.claim_check_bucket import EXPIRATION_DAYS, SECONDS_PER_DAY
 from operations.dead_letter_messages import DeadLetterMessage
 from operations.dead_letter_report import format_age
 
@@ -49,6 +54,14 @@ class MarkerLifetimes:
             return "when it arrived is unknown, so its idempotency marker may have expired"
         ttl, max_age = self.settings(message.webhook_id)
         age = max(0.0, (now - message.received_at).total_seconds())
+        # The object was put after the event arrived: timed from received_at, it is gone no earlier.
+        object_lifetime = EXPIRATION_DAYS * SECONDS_PER_DAY
+        if message.claim_check is not None and age + max_age > object_lifetime:
+            return (
+                f"it arrived {format_age(age)} ago; its envelope's object in s3://{message.claim_check['bucket']} "
+                f"expires {EXPIRATION_DAYS} days after the spill and a replayed copy may wait "
+                f"retry.max_age_seconds ({max_age} s), so the object may be gone when the copy is delivered"
+            )
         if age + max_age <= ttl:
             return None
         return (

@@ -254,7 +254,7 @@ def _s3_client_beside(sqs: Any) -> Any:
 
 def _delete_claimed_objects(s3: Any, messages: Sequence[DeadLetterMessage], out: TextIO) -> None:
     """Their letters are gone, so nothing points at these objects any more; one that cannot be
-    deleted is named (the bucket's lifecycle rule removes it within the queues' retention)."""
+    deleted is named (the bucket's lifecycle rule removes it after EXPIRATION_DAYS)."""
     removed = 0
     for message in messages:
         pointer = message.claim_check

@@ -8,7 +8,7 @@
   and turns on ReportBatchItemFailures, which Chalice cannot (aws/chalice#2029);
 - passes both queue URLs to both functions (no GetQueueUrl round trip on a cold start);
 - creates the claim check's bucket for large spilled events (LARGE_PAYLOAD_BUCKET, for both
-  functions): private, encrypted, objects expiring with the queues' retention, and grants the
+  functions): private, encrypted, objects expiring after EXPIRATION_DAYS (41), and grants the
   HTTP function s3:PutObject and the drain s3:GetObject and s3:DeleteObject on its objects only
   (a policy of its own attached to each Chalice role: the bucket's name is known only once
   CloudFormation creates it, so the static policy files cannot name it);

@@ -2,8 +2,8 @@
 
 `make run` writes .run/local-stack.json once everything is up (SQS endpoint, region,
 placeholder credentials, queue names, Redis) and removes it when it stops; `make dlq`,
-`make bootstrap`, `make redis-stop` and `make redis-start` read it, so a new terminal needs
-nothing exported. It lives here, not in devstack/, because devstack imports operations and
+`make bootstrap`, `make redis-stop`, `make redis-start`, `make send` and `make watch` read it,
+so a new terminal needs nothing exported. It lives here, not in devstack/, because devstack imports operations and
 never the other way round.
 """
 

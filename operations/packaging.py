@@ -53,6 +53,10 @@ class PackageResult:
     merge_template_path: str
     # The template's parameters: what `aws cloudformation deploy --parameter-overrides` may pass.
     parameters: tuple[DeployTimeVariable, ...] = ()
+    # The functions' runtimes, and the .pyc added for them: none when a runtime is not this
+    # interpreter's version (Chalice picks python3.10 below 3.10, python3.15 above 3.14).
+    runtimes: frozenset[str] = frozenset()
+    bytecode_files: int = 0
 
 
 def schema_files(document: dict[str, Any], source: str) -> list[str]:
@@ -164,9 +168,10 @@ def package(project_dir: str, stage_name: str, output_dir: str, webhooks_config:
         template = json.load(file)
     check_packaged_template(template)
     zip_path = os.path.join(output_dir, "deployment.zip")
-    if lambda_runtimes(template) == {runtime_of_this_interpreter()}:
-        add_bytecode(zip_path)
-    return PackageResult(output_dir, template_path, zip_path, merge_path, parameters)
+    runtimes = lambda_runtimes(template)
+    # Bytecode of another Python version would be ignored by the runtime (operations/bytecode.py).
+    added = add_bytecode(zip_path) if runtimes == {runtime_of_this_interpreter()} else 0
+    return PackageResult(output_dir, template_path, zip_path, merge_path, parameters, frozenset(runtimes), added)
 
 
 def lambda_runtimes(template: dict[str, Any]) -> set[str]:

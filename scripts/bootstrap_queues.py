@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("LARGE_PAYLOAD_BUCKET") or None,
         metavar="BUCKET",
         help="also create (or correct) the claim check's S3 bucket for large events: private, encrypted, "
-        "objects expiring with the queues' retention (default: $LARGE_PAYLOAD_BUCKET, else the stage's; none "
+        "objects expiring after 41 days (default: $LARGE_PAYLOAD_BUCKET, else the stage's; none "
         "when neither is set)",
     )
     parser.add_argument(

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from operations.bytecode import runtime_of_this_interpreter
 from operations.deploy_template import DeployTimeVariable, PackagedTemplateError
 from operations.packaging import PackageResult, PackagingError, package
 from operations.queue_bootstrap import InvalidQueueSettings
@@ -53,6 +54,16 @@ def _labelled(label: str, lines: list[str]) -> list[str]:
     return [(label if n == 0 else "").ljust(LABEL_WIDTH) + line for n, line in enumerate(lines)]
 
 
+def describe_bytecode(result: PackageResult) -> str:
+    runtimes = ", ".join(sorted(result.runtimes)) or "none"
+    if result.runtimes == {runtime_of_this_interpreter()}:
+        return f"bytecode:        {result.bytecode_files} .pyc for {runtimes}"
+    return (
+        f"bytecode:        none: the runtime ({runtimes}) is not this Python ({runtime_of_this_interpreter()}), "
+        "which would ignore it; every cold start compiles the sources (run make package with a matching Python)"
+    )
+
+
 def next_steps(result: PackageResult, stage: str) -> str:
     """The template's parameters, and the two commands that deploy it with every required one passed,
     read from exported variables (so no secret lands in the shell's history)."""
@@ -87,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"template:        {result.template_path}")
     print(f"code:            {result.deployment_zip}")
     print(f"merge template:  {result.merge_template_path}")
+    print(describe_bytecode(result))
     print(next_steps(result, args.stage))
     return 0
 

@@ -172,13 +172,20 @@ def relay_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[Any]]:
 
 
 class SentMessages:
-    """Records every SendMessage the relay's own SQS client makes (botocore's event hooks)."""
+    """Records every message the relay's own SQS client sends (botocore's event hooks): `calls`
+    holds one SendMessage-shaped dict per message, a SendMessageBatch entry included;
+    `requests` names every SQS request made, in order."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.requests: list[str] = []
 
-    def record(self, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append(dict(params))
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests.append(model.name)
+        if model.name == "SendMessage":
+            self.calls.append(dict(params))
+        elif model.name == "SendMessageBatch":
+            self.calls += [{"QueueUrl": params["QueueUrl"], **entry} for entry in params["Entries"]]
 
     def to(self, queue_name: str) -> list[dict[str, Any]]:
         return [call for call in self.calls if call["QueueUrl"].endswith("/" + queue_name)]
@@ -193,7 +200,7 @@ def sent(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> SentMessages:
 
     def build_recorded(region: str) -> Any:
         client = build(region)
-        client.meta.events.register("provide-client-params.sqs.SendMessage", recorder.record)
+        client.meta.events.register("provide-client-params.sqs", recorder.record)
         return client
 
     monkeypatch.setattr(sqs_queues, "_build_client", build_recorded)

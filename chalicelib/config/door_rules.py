@@ -12,9 +12,8 @@ from chalicelib.config.fields import Field, FieldBlock
 from chalicelib.config.model import DoorRules, EventIdSource, IpNetwork
 from chalicelib.config.payload_schema import parse_schema
 from chalicelib.errors import ConfigError
-from chalicelib.verification.credentials import credential_header
-from chalicelib.verification.registry import PROVIDERS, signs_delivery_id
-from chalicelib.verification.settings import Algorithm, Encoding, InvalidSettings, VerifySettings
+from chalicelib.verification.registry import PROVIDERS, checks, signs_delivery_id
+from chalicelib.verification.settings import Algorithm, Encoding, InvalidSettings, VerifySettings, credential_header
 
 
 def parse_verify(parent: FieldBlock) -> VerifySettings | None:
@@ -39,7 +38,7 @@ def parse_verify(parent: FieldBlock) -> VerifySettings | None:
         timestamp_header=header(declared.VERIFY_TIMESTAMP_HEADER),
         id_header=header(declared.VERIFY_ID_HEADER),
     )
-    check_settings = PROVIDERS[settings.provider].check_settings
+    check_settings = checks(settings.provider).check_settings
     if check_settings is not None:
         try:
             check_settings(settings)

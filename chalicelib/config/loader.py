@@ -304,7 +304,7 @@ def _read_secrets(document: Any, path: str, aws_region: str | None) -> SecretVal
         return resolve(references, aws_region)
     except SecretsUnavailable as exc:
         names = ", ".join(sorted(str(reference) for reference in references))
-        raise ConfigError(path, None, None, f"cannot read {names}: {exc}") from exc
+        raise ConfigError(path, None, None, f"cannot read {names}", cause=str(exc)) from exc
 
 
 def parse_config(
@@ -358,7 +358,7 @@ def _read_document(path: str, aws_region: str | None) -> tuple[str, bool]:
     try:
         value = resolve([reference], aws_region)[reference]
     except SecretsUnavailable as exc:
-        raise ConfigError(path, None, None, f"cannot be read: {exc}") from exc
+        raise ConfigError(path, None, None, "cannot be read from SSM Parameter Store", cause=str(exc)) from exc
     if isinstance(value, UnresolvedReference):
         raise ConfigError(path, None, None, value.problem)
     return value, True
@@ -375,4 +375,11 @@ def load_config(path: str, environ: Mapping[str, str] | None = None, aws_region:
         raise ConfigError(
             path, None, None, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
-    return parse_config(document, path, os.environ if environ is None else environ, aws_region, from_ssm)
+    except RecursionError as exc:
+        raise ConfigError(path, None, None, "nests too deep to read") from exc
+    try:
+        return parse_config(document, path, os.environ if environ is None else environ, aws_region, from_ssm)
+    except RecursionError as exc:
+        # The walks over the document recurse: a config nested thousands deep is an error in it,
+        # not a crash of the import (Lambda's init would fail, and every route answer 502).
+        raise ConfigError(path, None, None, "nests too deep to read") from exc

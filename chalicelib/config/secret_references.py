@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-
-from chalicelib.aws_calls import build_client, is_transient
+from chalicelib.aws_calls import build_client, call_aws
 from chalicelib.errors import SpillwayError
 from chalicelib.process_state import ProcessCache
 
@@ -92,24 +90,6 @@ def _client(service: Service, region: str | None) -> Any:
     )
 
 
-# This path's one retry layer (the clients' own retries are off).
-SECRETS_RETRYING = Retrying(
-    stop=stop_after_attempt(2),
-    wait=wait_exponential_jitter(multiplier=0.05, max=0.2, jitter=0.05),
-    retry=retry_if_exception(is_transient),
-    reraise=True,
-)
-
-
-def _call(operation: Callable[[], Any], what: str) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return SECRETS_RETRYING(operation)
-    except (BotoCoreError, ClientError) as exc:
-        raise SecretsUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
-
-
 def _get_parameters(region: str | None, names: list[str]) -> Any:
     # The client is built inside the retried call: a missing region is a SecretsUnavailable too.
     return _client("ssm", region).get_parameters(Names=names, WithDecryption=True)
@@ -121,7 +101,7 @@ def read_parameters(names: Iterable[str], region: str | None) -> dict[str, str]:
     values: dict[str, str] = {}
     for start in range(0, len(unique), SSM_BATCH_SIZE):
         batch = unique[start : start + SSM_BATCH_SIZE]
-        answer = _call(partial(_get_parameters, region, batch), f"ssm GetParameters {batch}")
+        answer = call_aws(partial(_get_parameters, region, batch), f"ssm GetParameters {batch}", SecretsUnavailable)
         values.update({str(item["Name"]): str(item["Value"]) for item in answer.get("Parameters", [])})
     return values
 
@@ -131,9 +111,10 @@ def _read_secret(name: str, region: str | None) -> str | None:
     from botocore.exceptions import ClientError
 
     try:
-        answer = _call(
+        answer = call_aws(
             lambda: _client("secretsmanager", region).get_secret_value(SecretId=name),
             f"secretsmanager GetSecretValue {name}",
+            SecretsUnavailable,
         )
     except SecretsUnavailable as exc:
         cause = exc.__cause__

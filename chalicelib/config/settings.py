@@ -1,4 +1,5 @@
-"""Process-wide settings and configuration, read once on first use and resettable in tests."""
+"""Process-wide settings and configuration: read on first use, kept (a configuration read from
+SSM or Secrets Manager is read again every SECRETS_REFRESH_SECONDS), resettable in tests."""
 
 from __future__ import annotations
 
@@ -103,8 +104,10 @@ class ConfigInForce:
         try:
             try:
                 self._config = self._reload()
-            except ConfigError as exc:
-                log_event("config_refresh_failed", level=logging.ERROR, error=str(exc))
+            except Exception as exc:
+                # Not only ConfigError: whatever a bad edit or a broken answer raises, the
+                # configuration in force stays, and no webhook answers 500 for it.
+                log_event("config_refresh_failed", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")
                 self._refresh_at = clock() + self._refresh_seconds
             else:
                 self._refresh_at = self._next_refresh(self._config)

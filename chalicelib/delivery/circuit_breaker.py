@@ -72,11 +72,14 @@ class CircuitBreaker:
         )
 
 
-_breakers: ProcessCache[RedisConnection, CircuitBreaker] = ProcessCache("circuit breakers")
+_breakers: ProcessCache[tuple[RedisConnection, int, float], CircuitBreaker] = ProcessCache("circuit breakers")
 
 
 def breaker_for(connection: RedisConnection, budget: InlineBudget) -> CircuitBreaker:
-    """One breaker per Redis connection; its thresholds come from the first webhook that uses it."""
+    """One breaker per Redis connection and thresholds: webhooks that share a Redis and its
+    thresholds share what they learn of it, and a threshold changed by a refreshed config
+    (SSM) takes effect with a breaker of its own instead of being ignored."""
+    key = (connection, budget.breaker_failures, budget.breaker_reset_seconds)
     return _breakers.get(
-        connection, lambda _: CircuitBreaker(budget.breaker_failures, budget.breaker_reset_seconds, process_clock)
+        key, lambda _: CircuitBreaker(budget.breaker_failures, budget.breaker_reset_seconds, process_clock)
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+import redis.exceptions as redis_errors
 from redis.credentials import CredentialProvider
 
 IamService = Literal["elasticache", "memorydb"]
@@ -88,10 +89,18 @@ class IamCredentialProvider(CredentialProvider):
         self._signed_at = 0.0
 
     def get_credentials(self) -> tuple[str, str]:
+        """Raises redis.ConnectionError when no token can be signed: redis-py then drops the
+        half-opened connection (it cleans up only after its own errors), and to the relay it is
+        Redis out of reach, a wait, never an error escaping to the sender."""
         with self._lock:
             now = self._clock()
             if self._token is None or now - self._signed_at >= REFRESH_AFTER_SECONDS:
-                self._token = presigned_token(self.auth, self._credentials())
+                try:
+                    self._token = presigned_token(self.auth, self._credentials())
+                except Exception as exc:
+                    raise redis_errors.ConnectionError(
+                        f"no IAM auth token for {self.auth.cache_name}: {type(exc).__name__}: {exc}"
+                    ) from exc
                 self._signed_at = now
             return self.auth.user_id, self._token
 

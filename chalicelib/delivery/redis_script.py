@@ -40,7 +40,10 @@ from chalicelib.errors import DeliveryRefused, DestinationUnavailable, NoSubscri
 # (it spills and waits); one that reached enough is delivered, and its marker is already set
 # or set next, in this same atomic script. (With a stream and min_subscribers above 0, the
 # undone XADD may still have trimmed old entries by its MAXLEN.) A duplicate is counted with
-# pcall: a Redis out of memory still answers "duplicate" for an event it already has. The
+# pcall: a Redis out of memory still answers "duplicate" for an event it already has. A
+# PUBLISH Redis refuses (an ACL user without channel rights, SPUBLISH on Redis 6) undoes the
+# first write like too few subscribers do, then fails the script: otherwise the marker alone
+# would stay (a channel-only event never published) or each try add a stream entry. The
 # counters after a delivery are pcalls too: once the event is written, nothing may fail the
 # script (a stats key someone made a string would answer WRONGTYPE to a delivered event).
 DELIVER_LUA = """
@@ -66,12 +69,16 @@ else
   redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 end
 if ARGV[4] ~= '' then
-  local receivers = redis.call(ARGV[10], ARGV[4], ARGV[2])
-  if receivers < tonumber(ARGV[8]) then
+  local receivers = redis.pcall(ARGV[10], ARGV[4], ARGV[2])
+  local refused = type(receivers) == 'table' and receivers.err
+  if refused or receivers < tonumber(ARGV[8]) then
     if entry then
       redis.call('XDEL', KEYS[3], entry)
     else
       redis.call('DEL', KEYS[1])
+    end
+    if refused then
+      return redis.error_reply(receivers.err)
     end
     return -1
   end
@@ -209,13 +216,12 @@ def run_delivery_script(
     return DeliveryOutcome.DELIVERED if written == 1 else DeliveryOutcome.DUPLICATE
 
 
-def check_duplicate(envelope: Envelope, target: RedisTarget, budget: InlineBudget) -> bool:
+def check_duplicate(webhook_id: str, event_id: str, target: RedisTarget, budget: InlineBudget) -> bool:
     """Whether the event's marker is set (an earlier copy was delivered, and with
     min_replicas_acked, is on that many replicas); a duplicate found is counted.
     Raises DestinationUnavailable (ReplicasBehind among them) or DeliveryRefused when Redis
     cannot tell."""
-    webhook_id = envelope["webhook_id"]
-    keys = [marker_key(target, webhook_id, envelope["id"]), stats_key(target, webhook_id)]
+    keys = [marker_key(target, webhook_id, event_id), stats_key(target, webhook_id)]
     found, acked = _run_script(DUPLICATE_CHECK_SCRIPT, keys, [], target, budget)
     if found:
         _require_replicas(target, acked, counted=found == 1)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from chalicelib.config.model import DoorRules
 from chalicelib.errors import RejectedRequest
-from chalicelib.verification.registry import PROVIDERS
+from chalicelib.verification.registry import checks
 from chalicelib.verification.verified import Verified
 
 
@@ -48,4 +48,4 @@ def verify_sender(rules: DoorRules, body: bytes, headers: Mapping[str, str], now
     proved (the delivery id it signed, if any), or None when the webhook has no `verify` block."""
     if rules.verify is None:
         return None
-    return PROVIDERS[rules.verify.provider].verify(rules.verify, body, headers, now)
+    return checks(rules.verify.provider).verify(rules.verify, body, headers, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,7 +12,7 @@ from chalicelib.config.model import DoorRules, WebhookConfig
 from chalicelib.door.event_ids import choose_event_id
 from chalicelib.door.payload import check_schema, parse_payload
 from chalicelib.envelope import Envelope, utc_timestamp
-from chalicelib.verification.credentials import credential_header
+from chalicelib.verification.settings import credential_header
 from chalicelib.verification.verified import Verified
 
 # Credentials and signatures never leave the door; transport noise is not the sender's.
@@ -30,6 +31,10 @@ TRANSPORT_HEADERS = frozenset(
 TRANSPORT_HEADER_PREFIXES = ("x-forwarded-", "x-amzn-", "x-amz-", "cloudfront-")
 
 
+# A pure function of the name, asked ~15 times a request for the same few names: remembered,
+# it costs 0.7 us a request instead of 8 (bench B1). Bounded, so names a sender makes up only
+# evict; nothing here depends on configuration, so nothing needs resetting.
+@functools.lru_cache(maxsize=1024)
 def is_forwarded_header(name: str) -> bool:
     if name in SECRET_HEADERS or name in TRANSPORT_HEADERS:
         return False

@@ -7,8 +7,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
-import fastjsonschema
-
 from chalicelib.config.declarations import MAX_JSON_DEPTH, DataType
 from chalicelib.config.model import PayloadSchema
 from chalicelib.errors import RejectedRequest
@@ -90,10 +88,13 @@ def _validate_as_floats(schema: PayloadSchema, payload: Any) -> None:
 def check_schema(schema: PayloadSchema | None, payload: Any) -> None:
     if schema is None:
         return
+    # Here, not at the top: a config without a schema never imports fastjsonschema (bench B5).
+    from fastjsonschema import JsonSchemaValueException
+
     try:
         try:
             schema.validate(payload)
-        except fastjsonschema.JsonSchemaValueException as exc:
+        except JsonSchemaValueException as exc:
             if not isinstance(exc.value, Decimal):
                 raise
             # An exact number fails "type": "integer" (1E+400) or breaks multipleOf's
@@ -101,6 +102,6 @@ def check_schema(schema: PayloadSchema | None, payload: Any) -> None:
             _validate_as_floats(schema, payload)
         except (ArithmeticError, TypeError):
             _validate_as_floats(schema, payload)
-    except fastjsonschema.JsonSchemaValueException as exc:
+    except JsonSchemaValueException as exc:
         pointer = "/" + "/".join(str(part) for part in exc.path[1:])
         raise RejectedRequest(422, "schema_violation", f"{pointer}: {exc.message}") from exc

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from chalicelib.config.declarations import ENV_RETRY_AFTER_SECONDS
 from chalicelib.config.model import WebhookConfig
 from chalicelib.config.settings import get_relay_config, get_settings
 from chalicelib.delivery.deliver import deliver
@@ -20,14 +21,14 @@ from chalicelib.queue.spill import SPILL_WRAPPER_BYTES, spill_to_retry_queue, sp
 from chalicelib.structured_log import log_event
 from chalicelib.verification.verified import Verified
 
-DEFAULT_RETRY_AFTER_SECONDS = 30
-
 
 def _retry_after_seconds() -> int:
     try:
         return get_settings().retry_after_seconds
     except ConfigError:
-        return DEFAULT_RETRY_AFTER_SECONDS
+        # The environment itself is what is broken: the declared default still tells the
+        # sender when to come back.
+        return int(ENV_RETRY_AFTER_SECONDS.default)
 
 
 def _check_fits_queue(envelope: Envelope, encoded_envelope: str) -> bool:

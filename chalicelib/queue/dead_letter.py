@@ -6,7 +6,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from chalicelib.envelope import Envelope
 from chalicelib.queue.message import ClaimCheck, RedriveState, encode_queue_message
-from chalicelib.queue.sqs import dead_letter_queue_url, send
+from chalicelib.queue.sqs import OutgoingMessage, dead_letter_queue_url
 
 DeadLetterReason = Literal["exhausted", "expired", "poison"]
 
@@ -32,7 +32,7 @@ class DeadLetter(TypedDict):
     claim_check: NotRequired[ClaimCheck]
 
 
-def send_to_dead_letter_queue(letter: DeadLetter) -> str:
-    """Returns the message id. Raises QueueUnavailable."""
+def dead_letter_message(letter: DeadLetter) -> OutgoingMessage:
+    """The letter as a message for the dead-letter queue. Raises QueueUnavailable (its URL)."""
     document: dict[str, Any] = dict(letter)
-    return send(dead_letter_queue_url(), encode_queue_message(document))
+    return OutgoingMessage(dead_letter_queue_url(), encode_queue_message(document))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import cast
 
 from chalicelib.envelope import Envelope, encode_envelope, utc_timestamp
-from chalicelib.queue.claim_check import check_in
 from chalicelib.queue.message import QueueMessage, encode_queue_message, encoded_size, new_queue_message
-from chalicelib.queue.sqs import retry_queue_url, send
+
+# The whole spill (the claim check's upload, then the SQS send, retries included) ends within
+# this many seconds: the HTTP function's 15 s timeout (.chalice/config.json lambda_timeout), less
+# the default inline budget (1.5 s) before it, less 1.5 s to answer. A first try of each call
+# always fits (S3 1 + 5 s, then SQS 1 + 3 s: 10 s); a second try runs only if it can still end in
+# time (a throttled answer comes back fast; a timed-out try leaves no room for another).
+SPILL_BUDGET_SECONDS = 12.0
 
 
 def spill_message(envelope: Envelope, error: str) -> QueueMessage:
@@ -20,12 +26,21 @@ def spill_to_retry_queue(
 ) -> str:
     """Returns the SQS message id. With a claim_check_bucket (an event too large for a queue
     message), the encoded envelope goes to the bucket first and the message carries the pointer.
-    Raises QueueUnavailable (ClaimCheckUnavailable when S3 failed)."""
+    Everything is done within SPILL_BUDGET_SECONDS. Raises QueueUnavailable (ClaimCheckUnavailable
+    when S3 failed)."""
+    # Imported on the first spill: the door sizes every event with this module, but only an
+    # outage sends one, and a cold start need not import the AWS path before (bench B5).
+    from chalicelib.queue import sqs
+    from chalicelib.queue.claim_check import check_in
+
+    deadline = time.monotonic() + SPILL_BUDGET_SECONDS
     pointer = None
     if claim_check_bucket is not None:
-        pointer = check_in(claim_check_bucket, envelope, encoded or encode_envelope(envelope))
+        # The upload's second try must leave the send its first.
+        upload_deadline = deadline - sqs.ATTEMPT_SECONDS
+        pointer = check_in(claim_check_bucket, envelope, encoded or encode_envelope(envelope), upload_deadline)
     message = new_queue_message(envelope, utc_timestamp(datetime.now(UTC)), error, pointer)
-    return send(retry_queue_url(), encode_queue_message(message))
+    return sqs.send(sqs.retry_queue_url(), encode_queue_message(message), deadline=deadline)
 
 
 def spilled_size(envelope: Envelope) -> int:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-
-from chalicelib.aws_calls import build_client, is_transient
+from chalicelib.aws_calls import aws_retrying_before, build_client, call_aws
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import QueueUnavailable
 from chalicelib.process_state import ProcessCache
+from chalicelib.queue.message import encoded_size
 
-# boto3's own retries are off (total_max_attempts=1): tenacity below is this path's one
-# retry layer. Short timeouts, since a sender is waiting on the spill.
+# boto3's own retries are off (total_max_attempts=1): tenacity (aws_retrying) is this path's
+# one retry layer. Short timeouts, since a sender is waiting on the spill.
 CONNECT_TIMEOUT_SECONDS = 1.0
 READ_TIMEOUT_SECONDS = 3.0
+# The longest one try can take: connecting, then waiting for the answer.
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+# SendMessageBatch takes at most 10 entries, with unique ids (SQS API reference); the
+# `sqs:SendMessage` permission covers it (SQS has no permission of its own for batch actions).
+BATCH_ENTRIES = 10
 
 _clients: ProcessCache[str, Any] = ProcessCache("sqs client")
 _queue_urls: ProcessCache[str, str] = ProcessCache("sqs queue urls")
@@ -27,26 +32,6 @@ def _build_client(region: str) -> Any:
 
 def get_sqs() -> Any:
     return _clients.get(get_settings().aws_region, _build_client)
-
-
-# One policy for every SQS call; tenacity keeps each call's state per thread, so it is shared.
-SQS_RETRYING = Retrying(
-    stop=stop_after_attempt(2),
-    wait=wait_exponential_jitter(multiplier=0.05, max=0.2, jitter=0.05),
-    retry=retry_if_exception(is_transient),
-    reraise=True,
-)
-
-
-def call_aws(operation: Callable[[], Any], what: str, unavailable: type[QueueUnavailable] = QueueUnavailable) -> Any:
-    """One AWS call through the one retry layer (S3's claim check uses it too); botocore's errors
-    become `unavailable`."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return SQS_RETRYING(operation)
-    except (BotoCoreError, ClientError) as exc:
-        raise unavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _answer_field(response: Any, name: str, what: str) -> str:
@@ -66,7 +51,7 @@ def queue_url(queue_name: str, explicit_url: str | None = None) -> str:
 
 def _look_up_queue_url(queue_name: str) -> str:
     what = f"get_queue_url({queue_name})"
-    response = call_aws(lambda: get_sqs().get_queue_url(QueueName=queue_name), what)
+    response = call_aws(lambda: get_sqs().get_queue_url(QueueName=queue_name), what, QueueUnavailable)
     return _answer_field(response, "QueueUrl", what)
 
 
@@ -80,17 +65,91 @@ def dead_letter_queue_url() -> str:
     return queue_url(settings.dead_letter_queue_name, settings.dead_letter_queue_url)
 
 
-def send(url: str, body: str, delay_seconds: int = 0) -> str:
-    """Returns the message id. Raises QueueUnavailable."""
+def send(url: str, body: str, delay_seconds: int = 0, deadline: float | None = None) -> str:
+    """Returns the message id. With a deadline (time.monotonic()), a second try only if it could
+    end by then. Raises QueueUnavailable."""
+    retrying = None if deadline is None else aws_retrying_before(deadline, ATTEMPT_SECONDS)
     response = call_aws(
-        lambda: get_sqs().send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds), "send_message"
+        lambda: get_sqs().send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds),
+        "send_message",
+        QueueUnavailable,
+        retrying,
     )
     return _answer_field(response, "MessageId", "send_message")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to put on a queue, delayed by 0-900 s."""
+
+    queue_url: str
+    body: str
+    delay_seconds: int = 0
+
+
+def batch_requests(messages: Sequence[OutgoingMessage], max_bytes: int) -> list[list[int]]:
+    """The messages' positions, grouped into SendMessageBatch requests: one queue each, at most
+    BATCH_ENTRIES entries and max_bytes of bodies (a message as large alone goes alone)."""
+    requests: list[list[int]] = []
+    filling: dict[str, tuple[list[int], int]] = {}
+    for position, message in enumerate(messages):
+        size = encoded_size(message.body)
+        request, request_bytes = filling.get(message.queue_url, ([], 0))
+        if not request or len(request) == BATCH_ENTRIES or request_bytes + size > max_bytes:
+            request, request_bytes = [], 0
+            requests.append(request)
+        request.append(position)
+        filling[message.queue_url] = (request, request_bytes + size)
+    return requests
+
+
+def send_messages(messages: Sequence[OutgoingMessage]) -> list[str | None]:
+    """Sends the messages in as few requests as SQS takes. Returns, for each message in order,
+    None when SQS accepted it, or why not: its entry failed, or its whole request did (after the
+    one retry layer). A failed entry is not sent again here: its caller leaves the record to SQS."""
+    # AWS holds a batch's bodies together to 1 MiB (SendMessageBatch, 2025), emulators and older
+    # documentation to the message limit: the queues' MaximumMessageSize as configured (at most
+    # 1 MiB, 256 KiB by default) keeps to both, and a message the door let through fits it alone.
+    max_bytes = get_settings().queue_max_message_bytes
+    failures: list[str | None] = [None] * len(messages)
+    for positions in batch_requests(messages, max_bytes):
+        batch = [messages[position] for position in positions]
+        try:
+            refused = _send_batch(batch[0].queue_url, batch)
+        except QueueUnavailable as exc:
+            refused = dict.fromkeys(range(len(batch)), str(exc))
+        for index, why in refused.items():
+            failures[positions[index]] = why
+    return failures
+
+
+def _send_batch(url: str, batch: Sequence[OutgoingMessage]) -> dict[int, str]:
+    """One SendMessageBatch. Returns the entries SQS did not accept (by position) and why; an entry
+    the answer does not mention (a body cut mid-answer) counts as not accepted. Raises
+    QueueUnavailable when the request failed as a whole."""
+    entries = [
+        {"Id": str(index), "MessageBody": message.body, "DelaySeconds": message.delay_seconds}
+        for index, message in enumerate(batch)
+    ]
+    what = "send_message_batch"
+    response = call_aws(lambda: get_sqs().send_message_batch(QueueUrl=url, Entries=entries), what, QueueUnavailable)
+    refused = {
+        str(entry.get("Id")): f"{what}: {entry.get('Code')}: {entry.get('Message')}"
+        for entry in response.get("Failed") or []
+    }
+    accepted = {str(entry.get("Id")) for entry in response.get("Successful") or []} - refused.keys()
+    return {
+        index: refused.get(str(index), f"{what}: the answer does not mention this entry (cut off mid-body?)")
+        for index in range(len(batch))
+        if str(index) not in accepted
+    }
 
 
 def queue_attributes(url: str, names: Sequence[str]) -> dict[str, str]:
     """Raises QueueUnavailable (a missing queue included)."""
     response = call_aws(
-        lambda: get_sqs().get_queue_attributes(QueueUrl=url, AttributeNames=list(names)), "get_queue_attributes"
+        lambda: get_sqs().get_queue_attributes(QueueUrl=url, AttributeNames=list(names)),
+        "get_queue_attributes",
+        QueueUnavailable,
     )
     return {str(name): str(value) for name, value in response.get("Attributes", {}).items()}

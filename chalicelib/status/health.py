@@ -6,6 +6,7 @@ ids; without `Authorization: Bearer <ADMIN_TOKEN>` a deep request gets the shall
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ from chalicelib.door.answers import Answer, error_answer
 from chalicelib.errors import ConfigError, QueueUnavailable
 from chalicelib.queue.sqs import queue_attributes, queue_url
 from chalicelib.status.admin_token import is_admin
+from chalicelib.structured_log import log_event
 
 DEEP_VALUES = frozenset({"1", "true", "yes"})
 # The HTTP function's timeout is 15 s (.chalice/config.json) and one SQS call may take up to
@@ -47,11 +49,18 @@ def health_answer(query_params: Mapping[str, str] | None, authorization: str | N
     return shallow_health()
 
 
+def config_invalid_answer(error: ConfigError) -> Answer:
+    """Says which file, webhook, field or reference is wrong, never what AWS or a library said
+    about it (an AccessDenied names the account and the role): that goes to the log."""
+    log_event("config_invalid", level=logging.ERROR, error=str(error))
+    return error_answer(503, "config_invalid", error.public_message)
+
+
 def shallow_health() -> Answer:
     try:
         get_relay_config()
     except ConfigError as exc:
-        return error_answer(503, "config_invalid", str(exc))
+        return config_invalid_answer(exc)
     return Answer(200, {"status": "ok"})
 
 

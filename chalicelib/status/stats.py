@@ -7,9 +7,9 @@ from typing import Any
 from chalicelib.config.settings import get_relay_config, get_settings
 from chalicelib.delivery.counters import read_counters
 from chalicelib.door.answers import Answer, error_answer
-from chalicelib.errors import DestinationUnavailable
+from chalicelib.errors import ConfigError, DestinationUnavailable
 from chalicelib.status.admin_token import is_admin
-from chalicelib.status.health import queue_probes
+from chalicelib.status.health import config_invalid_answer, queue_probes
 
 
 def queue_depths() -> dict[str, Any]:
@@ -29,7 +29,10 @@ def stats_answer(authorization: str | None) -> Answer:
         return error_answer(403, "stats_disabled", "set ADMIN_TOKEN to enable /stats")
     if not is_admin(authorization):
         return error_answer(401, "invalid_credentials", "/stats needs Authorization: Bearer <ADMIN_TOKEN>")
-    config = get_relay_config()
+    try:
+        config = get_relay_config()
+    except ConfigError as exc:
+        return config_invalid_answer(exc)
     return Answer(
         200,
         {

@@ -8,19 +8,8 @@ import hmac
 from collections.abc import Mapping
 
 from chalicelib.errors import RejectedRequest
-from chalicelib.verification.settings import InvalidSettings, VerifySettings
+from chalicelib.verification.settings import AUTHORIZATION, InvalidSettings, VerifySettings
 from chalicelib.verification.verified import NO_SIGNED_ID, Verified
-
-AUTHORIZATION = "authorization"
-
-
-def credential_header(settings: VerifySettings) -> str | None:
-    """The header that carries the shared secret itself, for the schemes that send one."""
-    if settings.provider == "token":
-        return settings.header or AUTHORIZATION
-    if settings.provider == "basic":
-        return AUTHORIZATION
-    return None
 
 
 def check_basic_settings(settings: VerifySettings) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 Algorithm = Literal["sha1", "sha256", "sha512"]
 Encoding = Literal["hex", "base64"]
+AUTHORIZATION = "authorization"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class VerifySettings:
     signed_content: str
     timestamp_header: str | None
     id_header: str | None
+
+
+def credential_header(settings: VerifySettings) -> str | None:
+    """The header that carries the shared secret itself, for the schemes that send one (token,
+    basic): the door never forwards it. Here, not in credentials.py, so that a webhook that
+    does not use those schemes never imports their module."""
+    if settings.provider == "token":
+        return settings.header or AUTHORIZATION
+    if settings.provider == "basic":
+        return AUTHORIZATION
+    return None
 
 
 class InvalidSettings(ValueError):

@@ -520,3 +520,17 @@ def test_not_a_number_is_rejected(tmp_path: Path, raw_text: str, environ: dict[s
 def test_webhook_id_with_trailing_newline_is_rejected() -> None:
     with pytest.raises(ConfigError):
         parse_config({"redis_test\n": seed_webhook()}, "webhooks.json", {})
+
+
+def test_config_nested_thousands_deep_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    # given a webhooks.json with a value nested 100,000 lists deep
+    path = tmp_path / "webhooks.json"
+    path.write_text('{"deep": {"data_type": "json", "schema": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+
+    # when
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+
+    # then it names the file and says why, instead of a RecursionError failing the import
+    assert_names(caught.value, str(path), None, None)
+    assert "nests too deep" in str(caught.value)

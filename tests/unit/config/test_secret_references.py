@@ -17,6 +17,7 @@ import redis
 
 from chalicelib.config.loader import load_config
 from chalicelib.config.settings import get_relay_config
+from chalicelib.errors import ConfigError
 from chalicelib.process_state import reset_process_state
 from devstack.moto_sqs import MotoSqsServer
 from devstack.redis_server import RedisServer
@@ -293,3 +294,61 @@ def test_a_config_without_references_never_imports_boto3(tmp_path: Path, redis_s
     # then
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_a_refresh_that_raises_anything_keeps_the_config_in_force(
+    aws: dict[str, Any],
+    clock: SimulatedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    write_config: WriteConfig,
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    chalice_client: Any,
+    relay_log: Any,
+) -> None:
+    # given a config read from SSM, in force
+    aws["ssm"].put_parameter(Name=PARAMETER, Value="kept-secret", Type="SecureString")
+    write_config({WEBHOOK: github_hook(redis_server, f"${{ssm:{PARAMETER}}}")})
+    reset_process_state(clock)
+    assert post_signed(chalice_client, "kept-secret", "d-1").status_code == 200
+    relay_log()
+
+    # when its refresh raises what no one foresaw (not a ConfigError)
+    def broken_reload(*_: Any, **__: Any) -> Any:
+        raise KeyError("an answer of a shape nobody expected")
+
+    monkeypatch.setattr("chalicelib.config.settings.load_config", broken_reload)
+    clock.now += REFRESH_SECONDS + 1
+    answer = post_signed(chalice_client, "kept-secret", "d-2")
+
+    # then the webhook is still served by the config in force, and the log says why it was kept
+    assert answer.status_code == 200, answer.body
+    failures = [line for line in relay_log() if line.get("message") == "config_refresh_failed"]
+    assert len(failures) == 1 and "KeyError" in failures[0]["error"]
+
+
+def test_health_names_what_is_wrong_but_never_what_aws_said_about_it(
+    chalice_client: Any, monkeypatch: pytest.MonkeyPatch, relay_log: Any
+) -> None:
+    # given a configuration that cannot be read, AWS's answer naming the account and the role
+    aws_said = (
+        "User: arn:aws:sts::123456789012:assumed-role/spillway-dev/x is not authorized to perform ssm:GetParameters"
+    )
+
+    def denied(*_: Any, **__: Any) -> Any:
+        raise ConfigError(
+            "ssm:/spillway/webhooks", None, None, "cannot be read from SSM Parameter Store", cause=aws_said
+        )
+
+    monkeypatch.setattr("chalicelib.config.settings.load_config", denied)
+    reset_process_state()
+
+    # when anyone asks for the health
+    response = chalice_client.http.get("/health")
+
+    # then the answer says which configuration cannot be read, and only the log holds AWS's words
+    assert response.status_code == 503
+    message = response.json_body["error"]["message"]
+    assert "ssm:/spillway/webhooks" in message and "cannot be read" in message
+    assert "123456789012" not in response.body.decode()
+    assert any("123456789012" in json.dumps(line) for line in relay_log())

@@ -7,7 +7,8 @@ from typing import Any
 
 import redis
 
-from chalicelib.delivery.circuit_breaker import CircuitBreaker
+from chalicelib.config.model import InlineBudget, RedisConnection
+from chalicelib.delivery.circuit_breaker import CircuitBreaker, breaker_for
 from chalicelib.process_state import reset_process_state
 from chalicelib.queue.drain import DrainOutcome, DrainRecord, drain_batch
 from devstack.redis_server import RedisServer
@@ -139,3 +140,20 @@ def test_drain_redrives_as_a_wait_without_trying_redis_while_the_breaker_is_open
     redrives = [json.loads(call["MessageBody"])["redrive"] for call in sent.to(RETRY_QUEUE)]
     assert [redrive["waits"] for redrive in redrives] == [1] * 5
     assert [redrive["last_error"].startswith("circuit open") for redrive in redrives] == [False] * 2 + [True] * 3
+
+
+def test_webhooks_sharing_a_redis_keep_their_own_breaker_thresholds() -> None:
+    # given two webhooks on one Redis, one opening its breaker after 1 failure, one after 3
+    connection = RedisConnection(host="10.0.0.1", port=6379)
+    eager = InlineBudget(breaker_failures=1)
+    patient = InlineBudget(breaker_failures=3)
+
+    # when Redis fails once for each
+    breaker_for(connection, eager).record_failure("refused")
+    breaker_for(connection, patient).record_failure("refused")
+
+    # then the first has stopped trying and the second still tries: neither took the other's threshold
+    assert not breaker_for(connection, eager).allow()
+    assert breaker_for(connection, patient).allow()
+    # and the same thresholds share one breaker
+    assert breaker_for(connection, InlineBudget(breaker_failures=1)) is breaker_for(connection, eager)

@@ -13,7 +13,7 @@ import botocore.session
 import pytest
 import redis
 
-from chalicelib.delivery.iam_auth import IamAuth, presigned_token
+from chalicelib.delivery.iam_auth import IamAuth, IamAuthUnavailable, presigned_token
 from devstack.redis_server import RedisServer
 from devstack.tls_terminator import TlsTerminator
 from tests.conftest import ADMIN_TOKEN, STREAM, WriteConfig, stream_events, webhook_settings
@@ -206,3 +206,23 @@ def test_webhook_with_iam_auth_over_tls_signs_in_with_a_token_for_its_cache_and_
     assert IAM_USER in {client["user"] for client in redis_db.client_list()}
     assert (check["ok"], check["auth"]) == (True, "iam")
     assert iam_token not in json.dumps(relay_log()) + json.dumps(check)
+
+
+def test_webhook_with_iam_auth_and_no_credentials_to_sign_with_spills_and_never_answers_5xx(
+    write_config: WriteConfig, redis_server: RedisServer, redis_db: redis.Redis, tls: TlsTerminator,
+    sqs: Any, chalice_client: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # given an IAM webhook on a function whose role gives it no credentials
+    def no_credentials() -> Any:
+        raise IamAuthUnavailable("no AWS credentials to sign an IAM auth token with")
+
+    monkeypatch.setattr("chalicelib.delivery.iam_auth._default_credentials", no_credentials)
+    iam = {"cache_name": IAM_CACHE, "user_id": IAM_USER, "serverless": True}
+    write_config({"hook": tls_webhook(redis_server, tls, ssl_ca_certs=tls.ca_file, auth="iam", iam=iam)})
+
+    # when two events arrive
+    answers = [post(chalice_client, f"iam-none-{n}") for n in range(2)]
+
+    # then both wait on the retry queue (Redis out of reach), none is a 500, none slipped in unauthenticated
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert stream_events(redis_db) == []

@@ -43,8 +43,9 @@ def test_bootstrap_creates_a_private_encrypted_bucket_whose_objects_expire_with_
     [rule] = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
-    # the queues keep messages 14 days: no pointer outlives that
-    assert (lifecycle["Status"], lifecycle["Expiration"]["Days"]) == ("Enabled", 14)
+    # a pointer lives up to max_age (13 days at most) on the retry queue, 14 days on the dead-letter
+    # queue, and max_age again once replayed: the object outlives all of that by a day
+    assert (lifecycle["Status"], lifecycle["Expiration"]["Days"]) == ("Enabled", 2 * 13 + 14 + 1)
 
 
 def test_bootstrap_run_again_finds_the_bucket_and_succeeds(s3: Any) -> None:

@@ -570,6 +570,59 @@ def test_replay_reads_each_webhooks_marker_ttl_from_the_config(queues: Queues, t
     assert "would replay 1, would skip 0" in shipped.out
 
 
+def claim_checked_dead_letter_body(event_id: str, age: timedelta) -> str:
+    """A large event's letter: the pointer to its object in the bucket instead of its envelope."""
+    received_at = utc_timestamp(datetime.now(UTC) - age)
+    pointer = {
+        "bucket": "large-payloads",
+        "key": f"redis_test/{uuid.uuid4().hex}.json",
+        "sha256": "0" * 64,
+        "size": 4_000_000,
+        "webhook_id": "redis_test",
+        "event_id": event_id,
+        "received_at": received_at,
+    }
+    letter = json.loads(dead_letter_body(make_envelope(event_id=event_id, age=age)))
+    letter.pop("envelope")
+    return encode_queue_message({**letter, "claim_check": pointer})
+
+
+def test_replay_skips_a_large_event_whose_object_may_expire_before_the_copy_is_delivered(
+    queues: Queues, tmp_path: Any
+) -> None:
+    # given a marker that lasts 60 days (so only the object limits a replay), a copy that may wait
+    # 13 days, and large events whose objects the bucket deletes 41 days after the spill
+    config = tmp_path / "webhooks.json"
+    config.write_text(
+        json.dumps(
+            {
+                "redis_test": {
+                    "data_type": "json",
+                    "redis": {"stream": "events", "idempotency_ttl_seconds": 60 * 86_400},
+                    "retry": {"max_age_seconds": 13 * 86_400},
+                }
+            }
+        )
+    )
+    put_dead_letter(queues, claim_checked_dead_letter_body("evt-large-old", timedelta(days=29)))
+    put_dead_letter(queues, claim_checked_dead_letter_body("evt-large-recent", timedelta(days=27)))
+
+    # when
+    run = dlq(queues, "replay", "--all", "--config", str(config))
+    forced = dlq(queues, "replay", "--all", "--force", "--config", str(config))
+
+    # then the one whose object could be gone by day 29 + 13 stays, and the operator is told why
+    [line] = [line for line in run.out.splitlines() if "evt-large-old" in line]
+    assert line.startswith("skipped event evt-large-old"), run.out
+    assert "s3://large-payloads expires 41 days after the spill" in line
+    assert "--force" in line
+    assert "replayed 1, skipped 1, failed 0" in run.out
+    # and --force replays it anyway
+    assert "replayed 1, skipped 0, failed 0" in forced.out
+    replayed = [decode_queue_message(body)["claim_check"]["event_id"] for body in bodies(queues, RETRY_QUEUE)]
+    assert sorted(replayed) == ["evt-large-old", "evt-large-recent"]
+
+
 def test_replay_with_an_unreadable_config_says_so_and_assumes_the_defaults(queues: Queues, tmp_path: Any) -> None:
     # given
     put_dead_letter(queues, dead_letter_body(make_envelope(event_id="evt-ancient", age=timedelta(days=16))))

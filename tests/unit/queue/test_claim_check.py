@@ -172,6 +172,93 @@ def test_claim_check_whose_object_changed_or_vanished_is_dead_lettered_as_poison
     assert letter["claim_check"] == json.loads(queued)["claim_check"]
 
 
+def test_large_event_handed_out_again_after_its_delivery_is_a_duplicate_not_a_dead_letter(
+    spilled: tuple[bytes, str], redis_db: redis.Redis, sqs: Any, s3: Any
+) -> None:
+    # given the large event delivered from the queue, and its object released
+    _, queued = spilled
+    assert drain_batch([DrainRecord("m-1", queued)]).outcomes == {"m-1": DrainOutcome.DELIVERED}
+    assert objects(s3) == []
+
+    # when SQS hands the same message out again (at least once; or its batch ran again as a whole)
+    report = drain_batch([DrainRecord("m-1", queued)])
+
+    # then it is a duplicate: nothing published again, nothing dead-lettered
+    assert report.outcomes == {"m-1": DrainOutcome.DUPLICATE}
+    assert len(stream_events(redis_db)) == 1
+    assert dead_letters(sqs) == []
+
+
+@pytest.fixture
+def s3_reads(s3: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of every GetObject the relay's S3 client makes during the test."""
+    from chalicelib.queue import claim_check
+
+    keys: list[str] = []
+    build = claim_check._build_client
+
+    def build_recorded(region: str) -> Any:
+        client = build(region)
+        client.meta.events.register(
+            "provide-client-params.s3.GetObject", lambda params, **_: keys.append(params["Key"])
+        )
+        return client
+
+    monkeypatch.setattr(claim_check, "_build_client", build_recorded)
+    reset_process_state()
+    return keys
+
+
+def with_not_before(queued: str, moment: datetime) -> str:
+    message = json.loads(queued)
+    message["redrive"]["not_before"] = moment.isoformat()
+    return json.dumps(message)
+
+
+@pytest.mark.parametrize(
+    ("make_record", "now", "outcome"),
+    [
+        pytest.param(
+            lambda queued: with_not_before(queued, datetime.now(UTC) + timedelta(hours=2)),
+            None,
+            DrainOutcome.HOPPED,
+            id="hop",
+        ),
+        pytest.param(
+            lambda queued: queued, datetime.now(UTC) + timedelta(days=2), DrainOutcome.DEAD_LETTERED, id="expire"
+        ),
+    ],
+)
+def test_large_event_that_hops_or_expires_is_not_fetched_from_s3(
+    spilled: tuple[bytes, str], s3_reads: list[str], s3: Any, make_record: Any, now: datetime | None, outcome: Any
+) -> None:
+    # given a large event that waits longer than SQS delays one message, or is older than max_age
+    _, queued = spilled
+    record = make_record(queued)
+
+    # when
+    report = drain_batch([DrainRecord("m-1", record)], now=now)
+
+    # then it is decided from its pointer alone: no 4 MB download, and its object stays
+    assert report.outcomes == {"m-1": outcome}
+    assert s3_reads == []
+    assert len(objects(s3)) == 1
+
+
+def test_large_event_due_for_delivery_is_fetched_once(
+    spilled: tuple[bytes, str], s3_reads: list[str], redis_db: redis.Redis
+) -> None:
+    # given
+    _, queued = spilled
+
+    # when
+    report = drain_batch([DrainRecord("m-1", queued)])
+
+    # then the object is read once, right before the delivery
+    assert report.outcomes == {"m-1": DrainOutcome.DELIVERED}
+    assert s3_reads == [json.loads(queued)["claim_check"]["key"]]
+
+
 def test_dead_lettered_large_event_is_shown_replayed_and_delivered_then_its_object_deleted(
     spilled: tuple[bytes, str], chalice_client: Any, redis_db: redis.Redis, sqs: Any, s3: Any
 ) -> None:

@@ -28,6 +28,7 @@ from chalicelib.queue.message import (
 )
 from chalicelib.queue.redrive_schedule import SQS_MAX_DELAY_SECONDS, backoff_delay
 from chalicelib.queue.spill import spilled_size
+from chalicelib.queue.sqs import OutgoingMessage, batch_requests, dead_letter_queue_url, get_sqs
 from devstack.redis_server import RedisServer
 from tests.conftest import (
     DEAD_LETTER_QUEUE,
@@ -325,8 +326,34 @@ def test_bad_record_is_dead_lettered_as_poison_and_the_rest_of_its_batch_is_deli
     assert sent.to(RETRY_QUEUE) == []
     [letter] = dead_letters(sqs)
     assert letter["dead_letter"]["reason"] == "poison"
-    # and the letter keeps the record as it came, for whoever looks into it
-    assert letter["raw_body"] == bad_body[: len(letter["raw_body"])]
+    # and the letter keeps what can be replayed: the decoded event when the record decoded (the
+    # lone surrogate fails only at Redis), else the record as it came, for whoever looks into it
+    if letter["envelope"] is not None:
+        assert letter["envelope"]["id"] == "evt-bad"
+        assert letter["raw_body"] is None
+    else:
+        assert letter["raw_body"] == bad_body[: len(letter["raw_body"])]
+
+
+def test_event_whose_delivery_raises_the_unforeseen_is_dead_lettered_whole_and_can_be_replayed(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a well-formed queued event of 100 KB whose delivery raises something no check foresaw
+    envelope = make_envelope(event_id="evt-unforeseen", payload={"blob": "x" * 100_000})
+
+    def unforeseen(*_: Any, **__: Any) -> None:
+        raise LookupError("a bug, not the event's fault")
+
+    monkeypatch.setattr("chalicelib.queue.drain.deliver", unforeseen)
+    # when the drain handles it
+    report = drain_batch([record_of(body_of(make_queue_message(envelope)))])
+    # then it is a poison letter that keeps the whole event, not the first 40,000 characters
+    assert list(report.outcomes.values()) == [DrainOutcome.DEAD_LETTERED]
+    [letter] = dead_letters(sqs)
+    assert letter["dead_letter"]["reason"] == "poison"
+    assert "LookupError" in letter["dead_letter"]["detail"]
+    assert letter["envelope"] == envelope
+    assert letter["raw_body"] is None
 
 
 def test_dead_letter_of_an_envelope_holding_a_lone_surrogate_still_reaches_the_dead_letter_queue(
@@ -553,3 +580,208 @@ def test_event_replayed_from_the_dead_letter_queue_gets_a_fresh_max_age(
     # then
     assert list(report.outcomes.values()) == [DrainOutcome.DELIVERED]
     assert stream_events(redis_db) == [envelope]
+
+
+# Batched sends: a batch's redrives, hops and dead letters go out in SendMessageBatch requests
+
+
+def refuse_entries_holding(marker: str) -> None:
+    """SQS refuses, entry by entry, each batched message whose body holds marker: moto fails on
+    its own an entry whose DelaySeconds is over 900, and takes the rest of the request."""
+
+    def over_the_delay_limit(params: dict[str, Any], **_: Any) -> None:
+        for entry in params["Entries"]:
+            if marker in entry["MessageBody"]:
+                entry["DelaySeconds"] = SQS_MAX_DELAY_SECONDS + 1
+
+    get_sqs().meta.events.register("provide-client-params.sqs.SendMessageBatch", over_the_delay_limit)
+
+
+def messages_waiting(sqs: Any, queue_name: str) -> int:
+    """Visible and delayed messages on a queue (a redrive is delayed by at least 1 s)."""
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
+
+
+def test_batch_of_ten_redriven_while_redis_is_down_takes_one_request_and_each_keeps_its_own_delay(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer, sent: SentMessages
+) -> None:
+    # given ten records that waited 0 to 9 times before, and Redis down
+    redis_server.stop()
+    records = [
+        DrainRecord(f"m-{n}", body_of(make_queue_message(make_envelope(event_id=f"evt-{n}"), waits=n)))
+        for n in range(10)
+    ]
+    # when
+    report = drain_batch(records, rng=random.Random(3))
+    # then every record is redriven by one SendMessageBatch, not ten SendMessage
+    assert list(report.outcomes.values()) == [DrainOutcome.REDRIVEN] * 10
+    assert [name for name in sent.requests if name.startswith("SendMessage")] == ["SendMessageBatch"]
+    assert messages_waiting(sqs, RETRY_QUEUE) == 10
+    # and each message waits its own record's scheduled delay (wait n+1: 2**n s, capped, jittered)
+    redrives = sent.to(RETRY_QUEUE)
+    assert [json.loads(call["MessageBody"])["envelope"]["id"] for call in redrives] == [f"evt-{n}" for n in range(10)]
+    for n, call in enumerate(redrives):
+        full = backoff_delay(SEED_POLICY, n + 1)
+        assert max(1, math.ceil(full / 2)) <= call["DelaySeconds"] <= math.ceil(full)
+    assert redrives[0]["DelaySeconds"] == 1 and redrives[-1]["DelaySeconds"] >= 5
+
+
+def test_entry_sqs_refuses_leaves_only_its_record_to_sqs_and_the_others_are_done_once(
+    relay_config: Any,
+    sqs: Any,
+    redis_db: redis.Redis,
+    redis_server: RedisServer,
+    sent: SentMessages,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a batch of ten while Redis is down, and SQS refusing one of the ten redrives
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    reset_process_state()
+    redis_server.stop()
+    records = [
+        DrainRecord(f"m-{n}", body_of(make_queue_message(make_envelope(event_id=f"evt-{n}")))) for n in range(10)
+    ]
+    refuse_entries_holding('"evt-4"')
+    # when
+    answer = handle_drain_batch(records)
+    # then exactly that record is a batch item failure, in the one request made
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-4"}]}
+    assert [name for name in sent.requests if name.startswith("SendMessage")] == ["SendMessageBatch"]
+    # and the nine others are on the retry queue, once each
+    assert messages_waiting(sqs, RETRY_QUEUE) == 9
+
+    # when SQS hands the refused record out again and its send goes through
+    reset_process_state()
+    report = drain_batch([records[4]])
+    # then it is redriven too: ten events on the queue, none lost, none twice
+    assert report.outcomes == {"m-4": DrainOutcome.REDRIVEN}
+    assert messages_waiting(sqs, RETRY_QUEUE) == 10
+
+
+def test_redrives_and_dead_letters_of_a_batch_go_in_one_request_per_queue(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer, sent: SentMessages
+) -> None:
+    # given Redis down, three records to redrive and three to dead-letter (poison, expired)
+    redis_server.stop()
+    redriven = [body_of(make_queue_message(make_envelope(event_id=f"evt-{n}"))) for n in range(3)]
+    expired = body_of(make_queue_message(make_envelope(event_id="evt-old", age_seconds=25 * 3600), waits=300))
+    bodies = [redriven[0], "poison", redriven[1], expired, "more poison", redriven[2]]
+    records = [DrainRecord(f"m-{n}", body) for n, body in enumerate(bodies)]
+    # when
+    report = drain_batch(records)
+    # then
+    redrive, dead = DrainOutcome.REDRIVEN, DrainOutcome.DEAD_LETTERED
+    assert list(report.outcomes.values()) == [redrive, dead, redrive, dead, dead, redrive]
+    send_requests = [name for name in sent.requests if name.startswith("SendMessage")]
+    assert send_requests == ["SendMessageBatch", "SendMessageBatch"]
+    assert messages_waiting(sqs, RETRY_QUEUE) == 3
+    reasons = sorted(letter["dead_letter"]["reason"] for letter in dead_letters(sqs))
+    assert reasons == ["expired", "poison", "poison"]
+
+
+def test_dead_letter_sqs_refuses_is_neither_logged_nor_counted_and_stays_with_sqs(
+    relay_config: Any,
+    sqs: Any,
+    redis_db: redis.Redis,
+    sent: SentMessages,
+    relay_log: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given two expired events, and SQS refusing the dead letter of one of them
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    reset_process_state()
+    records = [
+        DrainRecord(
+            f"m-{n}",
+            body_of(make_queue_message(make_envelope(event_id=f"evt-old-{n}", age_seconds=25 * 3600), waits=300)),
+        )
+        for n in range(2)
+    ]
+    refuse_entries_holding('"evt-old-1"')
+    relay_log()
+    # when
+    answer = handle_drain_batch(records)
+    # then only the letter SQS took is on the queue, in the log and in the counters
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    [letter] = dead_letters(sqs)
+    assert letter["envelope"]["id"] == "evt-old-0"
+    logged = [line["message_id"] for line in relay_log() if line.get("message") == "dead_lettered"]
+    assert logged == ["m-0"]
+    assert redis_db.hget("spillway:stats:redis_test", "dead_lettered") == b"1"
+
+
+def test_hops_of_a_batch_go_in_one_request_each_with_its_own_remaining_wait(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, sent: SentMessages
+) -> None:
+    # given three records due 100, 300 and 2,000 s from now
+    now = datetime.now(UTC)
+    records = []
+    for n, due_in in enumerate((100, 300, 2_000)):
+        message = make_queue_message(make_envelope(event_id=f"evt-later-{n}"))
+        message["redrive"]["not_before"] = utc_timestamp(now + timedelta(seconds=due_in))
+        records.append(DrainRecord(f"m-{n}", body_of(message)))
+    # when they come round early
+    report = drain_batch(records, now=now)
+    # then each hops for its own remaining wait (SQS's 900 s at most), all in one request
+    assert list(report.outcomes.values()) == [DrainOutcome.HOPPED] * 3
+    assert [name for name in sent.requests if name.startswith("SendMessage")] == ["SendMessageBatch"]
+    assert [call["DelaySeconds"] for call in sent.to(RETRY_QUEUE)] == [100, 300, SQS_MAX_DELAY_SECONDS]
+    assert stream_events(redis_db) == []
+
+
+def test_batch_request_sqs_refuses_as_a_whole_leaves_each_of_its_records_to_sqs(
+    relay_config: Any, sqs: Any, redis_db: redis.Redis, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given Redis down and the dead-letter queue gone, a batch of two redrives and a poison record
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "true")
+    reset_process_state()
+    redis_server.stop()
+    dead_letter_url = sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+    records = [
+        DrainRecord("m-0", body_of(make_queue_message(make_envelope(event_id="evt-0")))),
+        DrainRecord("m-1", "poison"),
+        DrainRecord("m-2", body_of(make_queue_message(make_envelope(event_id="evt-2")))),
+    ]
+    # the relay looked the dead-letter queue's URL up, and keeps it, before the queue goes
+    assert dead_letter_queue_url() == dead_letter_url
+    sqs.delete_queue(QueueUrl=dead_letter_url)
+    # when
+    answer = handle_drain_batch(records)
+    # then the redrives went, and the record whose request failed is left to SQS
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert messages_waiting(sqs, RETRY_QUEUE) == 2
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_bytes", "expected"),
+    [
+        pytest.param([10] * 23, 262_144, [list(range(0, 10)), list(range(10, 20)), list(range(20, 23))], id="ten-each"),
+        pytest.param([100_000] * 5, 262_144, [[0, 1], [2, 3], [4]], id="bytes-split"),
+        pytest.param([300_000, 10], 262_144, [[0], [1]], id="one-larger-than-the-sum-goes-alone"),
+    ],
+)
+def test_batch_requests_hold_at_most_ten_entries_and_the_queue_s_message_size(
+    sizes: list[int], max_bytes: int, expected: list[list[int]]
+) -> None:
+    # given
+    messages = [OutgoingMessage("https://sqs/retry", "x" * size) for size in sizes]
+    # when / then
+    assert batch_requests(messages, max_bytes) == expected
+
+
+def test_batch_requests_keep_each_queue_s_messages_apart_in_order() -> None:
+    # given messages for two queues, interleaved
+    urls = ["https://sqs/retry", "https://sqs/dead", "https://sqs/retry", "https://sqs/dead", "https://sqs/retry"]
+    messages = [OutgoingMessage(url, "{}") for url in urls]
+    # when / then
+    assert batch_requests(messages, 262_144) == [[0, 2, 4], [1, 3]]
+
+
+def test_batch_bytes_are_counted_as_sqs_counts_them_in_utf_8() -> None:
+    # given two bodies of 100,000 characters of two bytes each (200,000 bytes)
+    messages = [OutgoingMessage("https://sqs/retry", "\u00e9" * 100_000) for _ in range(2)]
+    # when / then they cannot share a 262,144-byte request
+    assert batch_requests(messages, 262_144) == [[0], [1]]

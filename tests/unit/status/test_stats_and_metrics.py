@@ -165,3 +165,18 @@ def test_drain_outcomes_carry_their_metrics(
     assert by_message["redriven"]["Redriven"] == 1
     assert by_message["delivered_from_queue"]["DeliveredFromQueue"] == 1
     assert redis_db.xlen(STREAM) == 1
+
+
+def test_stats_with_an_invalid_config_answers_503_config_invalid_not_500(
+    write_config: WriteConfig, sqs: Any, chalice_client: Any, admin_token: str
+) -> None:
+    # given a webhooks.json whose webhook lacks its data_type, and the admin's token
+    write_config({"broken": {"redis": {"channel": "events"}}})
+
+    # when the admin asks for the stats
+    response = chalice_client.http.get("/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    # then the answer says the configuration is invalid, as /health does
+    assert response.status_code == 503
+    assert response.json_body["error"]["code"] == "config_invalid"
+    assert "data_type" in response.json_body["error"]["message"]

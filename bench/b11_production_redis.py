@@ -1,4 +1,4 @@
-"""B1c, B2c, B1w, B2w, B9: the relay on production-shaped Redis, and Redis's CPU per event.
+"""B1c, B2c, B1w, B2w, B11: the relay on production-shaped Redis, and Redis's CPU per event.
 
 One process, one app, one signed body, four webhooks (each on a Redis of its own):
   single   one redis-server, as B1 and B2 run it
@@ -13,11 +13,11 @@ Round trips (B2c, B2w) are counted on the client, apart from the timed rounds: e
 redis-py makes (`send_packed_command`) during the deliveries is one round trip, a pipeline
 one. MONITOR, which B2 uses, sees EVALSHA and WAIT as two commands either way.
 
-Redis CPU (B9, B9c, B9w) is the capacity-planning figure: `used_cpu_sys + used_cpu_user` of
+Redis CPU (B11, B11c, B11w) is the capacity-planning figure: `used_cpu_sys + used_cpu_user` of
 every node of the topology (replicas apply each write too), its delta over a pass of
 deliveries minus what the same nodes spend idle for as long (cluster gossip, serverCron),
 per delivered event; the notes add the script's own time (commandstats usec_per_call of
-evalsha). `--only B1c,B9c` runs some rows (and only the Redis they need).
+evalsha). `--only B1c,B11c` runs some rows (and only the Redis they need).
 """
 
 from __future__ import annotations
@@ -46,16 +46,16 @@ from devstack.redis_cluster import RedisCluster, ReplicatedRedis
 from devstack.redis_server import RedisServer
 
 ROUND_TRIP_TARGET = Target(1, at_most=True, on_ratio=False)
-ALL_ROWS = ("B1c", "B2c", "B1w", "B2w", "B9", "B9c", "B9w")
-# Which Redis each row needs (B9c and B9w are ratios against B9's single node).
+ALL_ROWS = ("B1c", "B2c", "B1w", "B2w", "B11", "B11c", "B11w")
+# Which Redis each row needs (B11c and B11w are ratios against B11's single node).
 NEEDS = {
     "B1c": ("single", "cluster"),
     "B2c": ("cluster",),
     "B1w": ("nowait", "wait"),
     "B2w": ("wait",),
-    "B9": ("single",),
-    "B9c": ("single", "cluster"),
-    "B9w": ("single", "wait"),
+    "B11": ("single",),
+    "B11c": ("single", "cluster"),
+    "B11w": ("single", "wait"),
 }
 WARM_UP_EVENTS = 200
 
@@ -284,9 +284,9 @@ def build_rows(
     ]
     single_cpu = cpu["single"].us_per_event if "single" in cpu else None
     for row_id, name, figure in (
-        ("B9", "single", "Redis CPU us per delivered event, one redis-server"),
-        ("B9c", "cluster", "Redis CPU us per delivered event, Redis Cluster (all 6 nodes) vs one node"),
-        ("B9w", "wait", "Redis CPU us per delivered event, primary + replica with WAIT 1 vs one node"),
+        ("B11", "single", "Redis CPU us per delivered event, one redis-server"),
+        ("B11c", "cluster", "Redis CPU us per delivered event, Redis Cluster (all 6 nodes) vs one node"),
+        ("B11w", "wait", "Redis CPU us per delivered event, primary + replica with WAIT 1 vs one node"),
     ):
         if name in cpu:
             baseline = None if name == "single" else single_cpu
