@@ -11,9 +11,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from urllib.parse import urlsplit
 
 from redis.crc import key_slot
@@ -39,33 +38,38 @@ from chalicelib.config.model import (
     hashed_part,
     minimum_idempotency_ttl,
 )
-from chalicelib.config.secret_references import (
-    SecretReference,
-    SecretsUnavailable,
-    UnresolvedReference,
-    references_in,
-    resolve,
-    split_references,
-    ssm_parameter_name,
-)
 from chalicelib.errors import ConfigError
 
+if TYPE_CHECKING:
+    from chalicelib.config.secret_references import SecretReference, UnresolvedReference
+
 WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# secret_references.py is imported only for a configuration that refers to SSM or Secrets
+# Manager: a cold start without such a reference need not pay for it (bench B5). How its
+# references open, and its SSM_PREFIX (tests/unit/config pins that they agree):
+SECRET_REFERENCE_OPENINGS = ("${ssm:", "${secretsmanager:")
+SSM_DOCUMENT_PREFIX = "ssm:"
 
 
-SecretValues = Mapping[SecretReference, "str | UnresolvedReference"]
+SecretValues: TypeAlias = "Mapping[SecretReference, str | UnresolvedReference]"
 
 
-def _substitute_text(text: str, environ: Mapping[str, str], secrets: SecretValues) -> str:
+def _substitute_text(text: str, environ: Mapping[str, str], secrets: SecretValues) -> str | UnresolvedReference:
     """`${VAR}`s from the environment and `${ssm:...}`/`${secretsmanager:...}` from `secrets`, in
-    one pass: neither a variable's value nor a secret's is read again for references."""
+    one pass: neither a variable's value nor a secret's is read again for references. A
+    reference that has no value comes back instead of the text."""
+    if not secrets:
+        # _read_secrets found no reference anywhere in the document.
+        return substitute(text, environ)
+    from chalicelib.config.secret_references import UnresolvedReference, split_references
+
     pieces: list[str] = []
     for literal, reference in split_references(text):
         pieces.append(substitute(literal, environ))
         if reference is not None:
             value = secrets[reference]
             if isinstance(value, UnresolvedReference):
-                raise value
+                return value
             pieces.append(value)
     return "".join(pieces)
 
@@ -75,13 +79,14 @@ def _substitute_all(
 ) -> Any:
     if isinstance(value, str):
         try:
-            return _substitute_text(value, environ, secrets)
+            text = _substitute_text(value, environ, secrets)
         except MissingVariable as exc:
             raise ConfigError(
                 path, webhook_id, field or None, f"environment variable {exc.name} is not set and has no default"
             ) from exc
-        except UnresolvedReference as exc:
-            raise ConfigError(path, webhook_id, field or None, str(exc)) from exc
+        if not isinstance(text, str):
+            raise ConfigError(path, webhook_id, field or None, str(text)) from text
+        return text
     if isinstance(value, dict):
         return {
             key: _substitute_all(item, path, webhook_id, f"{field}.{key}" if field else key, environ, secrets=secrets)
@@ -150,8 +155,7 @@ def _redis_connection(block: FieldBlock) -> RedisConnection:
     for key in ("ssl_ca_certs", "ssl_verify"):
         if key in block.raw and not connection.tls:
             raise block.error(key, "only applies with TLS (ssl: true, or a rediss:// url)")
-    return replace(
-        connection,
+    return connection._replace(
         ssl_ca_certs=block.read(declared.REDIS_SSL_CA_CERTS),
         ssl_verify=block.read(declared.REDIS_SSL_VERIFY),
         cluster=block.read(declared.REDIS_CLUSTER),
@@ -297,7 +301,12 @@ def _strings(value: Any) -> list[str]:
 
 def _read_secrets(document: Any, path: str, aws_region: str | None) -> SecretValues:
     """Every `${ssm:...}` and `${secretsmanager:...}` of the document, read in one batch."""
-    references = {reference for text in _strings(document) for reference in references_in(text)}
+    texts = [text for text in _strings(document) if any(opening in text for opening in SECRET_REFERENCE_OPENINGS)]
+    if not texts:
+        return {}
+    from chalicelib.config.secret_references import SecretsUnavailable, references_in, resolve
+
+    references = {reference for text in texts for reference in references_in(text)}
     if not references:
         return {}
     try:
@@ -345,8 +354,7 @@ FILE_NOT_FOUND = (
 
 def _read_document(path: str, aws_region: str | None) -> tuple[str, bool]:
     """The configuration's text, and whether it came from SSM (WEBHOOKS_CONFIG=ssm:/name)."""
-    parameter = ssm_parameter_name(path)
-    if parameter is None:
+    if not path.startswith(SSM_DOCUMENT_PREFIX):
         try:
             with open(path, encoding="utf-8") as handle:
                 return handle.read(), False
@@ -354,7 +362,9 @@ def _read_document(path: str, aws_region: str | None) -> tuple[str, bool]:
             raise ConfigError(path, None, None, FILE_NOT_FOUND) from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(path, None, None, f"cannot be read: {exc}") from exc
-    reference = SecretReference("ssm", parameter)
+    from chalicelib.config.secret_references import SecretReference, SecretsUnavailable, UnresolvedReference, resolve
+
+    reference = SecretReference("ssm", path[len(SSM_DOCUMENT_PREFIX) :])
     try:
         value = resolve([reference], aws_region)[reference]
     except SecretsUnavailable as exc:

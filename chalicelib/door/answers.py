@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Answer:
+# A NamedTuple, not a frozen dataclass: as immutable, but Python builds a frozen dataclass's
+# methods at import, ~0.25 ms a class on every cold start (bench B5).
+class Answer(NamedTuple):
+    """One HTTP answer, before Chalice's Response wraps it."""
+
     status: int
     body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = NO_HEADERS
 
 
 def error_answer(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:

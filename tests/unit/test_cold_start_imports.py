@@ -1,8 +1,9 @@
 """A cold start imports what the configured webhooks use, and nothing else: a provider's module
 when a webhook names it, fastjsonschema when a webhook has a schema, tenacity and boto3 when a
-call needs a retry or AWS, IAM auth when a connection uses it, the drain and the status views
-when their handlers run (bench B5). Each check runs in a fresh interpreter, since this one has
-imported everything already."""
+call needs a retry or AWS, IAM auth when a connection uses it, the SSM/Secrets Manager reader
+when the configuration refers to them, the drain and the status views when their handlers run
+(bench B5). Each check runs in a fresh interpreter, since this one has imported everything
+already."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def test_app_with_only_a_github_webhook_imports_no_other_provider_and_nothing_el
         "tenacity",
         "boto3",
         "chalicelib.delivery.iam_auth",
+        "chalicelib.config.secret_references",
         "chalicelib.queue.sqs",
         "chalicelib.queue.drain",
         "chalicelib.status.health",

@@ -12,6 +12,7 @@ import pytest
 from chalicelib.config.env_substitution import MissingVariable, substitute
 from chalicelib.config.loader import load_config, parse_config
 from chalicelib.config.model import RedisConnection, RelayConfig
+from chalicelib.config.settings import Settings
 from chalicelib.errors import ConfigError
 from tests.chalice_project import PROJECT_ROOT
 
@@ -467,6 +468,24 @@ def test_relay_config_looks_up_webhooks_by_id() -> None:
 # --- secrets ------------------------------------------------------------------------------
 
 PASSWORD = "hunter2-do-not-log"
+
+
+def test_verify_secrets_and_the_admin_token_never_show_in_repr() -> None:
+    # given a webhook verified with two secrets (a rotation), and a stage with an admin token
+    secrets = ["whsec-old-d41d8cd9", "whsec-new-8f00b204"]
+    verify = {"provider": "github", "secrets": secrets}
+    config = parse_config({HOOK: {"data_type": "json", "redis": {"channel": "c"}, "verify": verify}}, "w.json", {})
+    settings = Settings.from_environ({"ADMIN_TOKEN": "admin-e99a18c4"})
+
+    # then printing the webhook, its verify settings or the stage's settings shows none of them
+    webhook = config.webhooks[HOOK]
+    for shown in (webhook, webhook.door.verify, config):
+        for secret in secrets:
+            assert secret not in repr(shown)
+            assert secret not in f"{shown}"
+    assert "admin-e99a18c4" not in repr(settings) and "admin-e99a18c4" not in f"{settings}"
+    assert settings.admin_token == "admin-e99a18c4"
+    assert webhook.door.verify is not None and list(webhook.door.verify.secrets) == secrets
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from chalicelib.config.loader import load_config
+from chalicelib.config.loader import SECRET_REFERENCE_OPENINGS, SSM_DOCUMENT_PREFIX, load_config
+from chalicelib.config.secret_references import SSM_PREFIX, Service, references_in
 from chalicelib.config.settings import get_relay_config
 from chalicelib.errors import ConfigError
 from chalicelib.process_state import reset_process_state
@@ -267,6 +269,19 @@ def test_more_parameters_than_one_get_parameters_call_takes_all_resolve(
     # then
     assert verify is not None
     assert list(verify.secrets) == [f"value{index:02d}" for index in range(12)]
+
+
+def test_the_loader_spots_every_kind_of_reference_without_importing_their_module() -> None:
+    # given one reference of each service secret_references reads, with and without a #key
+    services = typing.get_args(Service)
+    texts = [f"before ${{{service}:/name{key}}} after" for service in services for key in ("", "#key")]
+
+    # then the loader's cheap check flags each text in which secret_references finds one
+    for text in texts:
+        assert references_in(text)
+        assert any(opening in text for opening in SECRET_REFERENCE_OPENINGS)
+    assert set(SECRET_REFERENCE_OPENINGS) == {f"${{{service}:" for service in services}
+    assert SSM_DOCUMENT_PREFIX == SSM_PREFIX
 
 
 def test_a_config_without_references_never_imports_boto3(tmp_path: Path, redis_server: RedisServer) -> None:
