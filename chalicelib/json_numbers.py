@@ -43,9 +43,20 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Made once: json.loads with options builds a decoder and its scanner per call (bench B1).
+_DECODER = json.JSONDecoder(parse_float=exact_number, parse_constant=_refuse_constant)
+
+
 def loads_exact(text: str | bytes) -> Any:
-    """What dumps_exact wrote, numbers as exact as they were. Raises ValueError."""
-    return json.loads(text, parse_float=exact_number, parse_constant=_refuse_constant)
+    """What dumps_exact wrote, numbers as exact as they were. Raises ValueError (and
+    UnicodeDecodeError, a ValueError, for bytes that are no UTF-8, UTF-16 or UTF-32 text)."""
+    if not isinstance(text, str):
+        # What json.loads does with bytes: the encoding told from the first bytes (RFC 8259 allows
+        # UTF-8, -16, -32), a surrogate escape kept as such.
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
 
 
 class _HoldsDecimal(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -12,6 +12,7 @@ from redis.retry import Retry
 
 from chalicelib.config.model import RedisConnection
 from chalicelib.config.settings import get_settings
+from chalicelib.delivery.direct_connections import DirectConnections, WireConnection
 from chalicelib.process_state import ProcessCache
 
 
@@ -85,7 +86,7 @@ def _node_url(conn: RedisConnection) -> str:
     return f"{'rediss' if conn.ssl else 'redis'}://{host}:{conn.port}"
 
 
-def _build_single(key: ClientKey) -> redis.Redis:
+def _single_pool(key: ClientKey) -> redis.BlockingConnectionPool:
     conn = key.connection
     options: dict[str, Any] = {
         "socket_timeout": key.socket_timeout,
@@ -103,7 +104,11 @@ def _build_single(key: ClientKey) -> redis.Redis:
         if conn.ssl:
             options["connection_class"] = redis.SSLConnection
         pool = redis.BlockingConnectionPool(host=conn.host, port=conn.port, db=conn.db, **options)  # type: ignore[no-untyped-call]
-    client = redis.Redis(connection_pool=pool)
+    return pool
+
+
+def _build_single(key: ClientKey) -> redis.Redis:
+    client = redis.Redis(connection_pool=_single_pool(key))
     # The client owns its pool: close() (on reset_process_state) closes the pool's connections too.
     client.auto_close_connection_pool = True
     return client
@@ -177,3 +182,25 @@ def get_redis(connection: RedisConnection, socket_timeout: float, connect_timeou
     redis.ConnectionError when a cluster client cannot be built (no node reachable): call it
     inside the same `except redis.RedisError` as the command."""
     return _clients.get(ClientKey(connection, socket_timeout, connect_timeout), _build)
+
+
+def _build_direct(key: ClientKey) -> DirectConnections:
+    # The pool only translates the settings (URL, credentials, TLS, timeouts) into a connection
+    # class and its arguments, as for the client; it never opens a connection itself.
+    pool = _single_pool(key)
+    return DirectConnections(
+        lambda: cast(WireConnection, pool.connection_class(**pool.connection_kwargs)),
+        limit=MAX_CONNECTIONS_PER_CLIENT,
+        wait_seconds=min(MAX_POOL_WAIT_SECONDS, key.connect_timeout),
+    )
+
+
+_direct: ProcessCache[ClientKey, DirectConnections] = ProcessCache(
+    "redis script connections", discard=lambda connections: connections.close()
+)
+
+
+def direct_connections(connection: RedisConnection, socket_timeout: float, connect_timeout: float) -> DirectConnections:
+    """The connections the delivery script goes over to a single Redis (not a cluster):
+    delivery/direct_connections.py says why they are not the client's."""
+    return _direct.get(ClientKey(connection, socket_timeout, connect_timeout), _build_direct)

@@ -11,7 +11,8 @@ import redis.exceptions as redis_errors
 from redis import RedisCluster
 
 from chalicelib.config.model import InlineBudget, RedisTarget
-from chalicelib.delivery.redis_clients import RedisClient, get_redis
+from chalicelib.delivery.direct_connections import DirectConnections, RedisCommand, round_trip
+from chalicelib.delivery.redis_clients import RedisClient, direct_connections, get_redis
 from chalicelib.envelope import Envelope, encode_envelope
 from chalicelib.errors import DeliveryRefused, DestinationUnavailable, NoSubscribers, ReplicasBehind, SlotMoved
 
@@ -255,6 +256,9 @@ def _run_script(
     client: RedisClient | None = None
     pipelined = target.min_replicas_acked > 0
     try:
+        if not target.connection.cluster:
+            connections = direct_connections(target.connection, budget.socket_timeout, budget.connect_timeout)
+            return _script_on_single_redis(connections, script, keys, args, target)
         client = get_redis(target.connection, budget.socket_timeout, budget.connect_timeout)
         if not pipelined:
             return _evalsha(client, script, keys, args), None
@@ -284,6 +288,28 @@ def _run_script(
         raise DestinationUnavailable(f"{type(exc).__name__}: {exc}") from exc
     except redis_errors.RedisError as exc:
         raise DeliveryRefused(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _script_on_single_redis(
+    connections: DirectConnections, script: LuaScript, keys: list[str], args: list[str | int], target: RedisTarget
+) -> tuple[Any, int | None]:
+    evalsha: RedisCommand = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    wait: RedisCommand | None = None
+    if target.min_replicas_acked > 0:
+        wait = ("WAIT", target.min_replicas_acked, target.replica_ack_timeout_ms)
+    for _ in range(2):
+        replies = round_trip(connections, [evalsha] if wait is None else [evalsha, wait])
+        if isinstance(replies[0], redis_errors.NoScriptError):
+            # Scripts are the server's: loaded on any connection, every connection finds it.
+            (loaded,) = round_trip(connections, [("SCRIPT", "LOAD", script.source)])
+            if isinstance(loaded, Exception):
+                raise loaded
+            continue
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[0], None if wait is None else int(replies[1])
+    raise DeliveryRefused("the server answered NOSCRIPT right after SCRIPT LOAD")
 
 
 def _evalsha(client: RedisClient, script: LuaScript, keys: list[str], args: list[str | int]) -> Any:

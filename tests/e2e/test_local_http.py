@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import select
@@ -207,6 +208,12 @@ def bounded_server(**options: Any) -> LocalHttpServer:
         request = app.current_request
         assert request is not None
         return {"body": request.raw_body.decode(), "content_length": request.headers.get("content-length")}
+
+    @app.route("/headers")
+    def headers() -> dict[str, Any]:
+        request = app.current_request
+        assert request is not None
+        return dict(request.headers)
 
     @app.route("/source")
     def source() -> dict[str, Any]:
@@ -434,6 +441,110 @@ def test_a_body_whose_length_cannot_be_told_is_refused_with_400(
         assert (status, body["error"]["code"]) == (400, code)
 
 
+# --- the request line and headers, read without the email package ---------------------------
+
+
+def test_headers_reach_the_app_as_sent_with_surrounding_blanks_trimmed(bounded: LocalHttpServer) -> None:
+    with raw_connection(bounded) as connection:
+        # given a request whose header values carry blanks around them, one empty
+        connection.sendall(
+            b"GET /headers HTTP/1.1\r\nHost: local\r\nX-Plain: one\r\nX-Spaced:   two words  \r\n"
+            b"X-Empty:\r\nX-Colon: a:b\r\n\r\n"
+        )
+
+        # when
+        status, body, response = read_answer(connection)
+
+        # then the app sees each value as http.server would give it, and the answer is dated
+        assert status == 200
+        assert {name: body[name] for name in ("x-plain", "x-spaced", "x-empty", "x-colon")} == {
+            "x-plain": "one",
+            "x-spaced": "two words",
+            "x-empty": "",
+            "x-colon": "a:b",
+        }
+        assert email.utils.parsedate_to_datetime(response.getheader("Date") or "").year >= 2024
+
+
+@pytest.mark.parametrize(
+    ("header_section", "status", "code"),
+    [
+        pytest.param(b"Host: local\r\nno colon here\r\n", 400, "invalid_header", id="no-colon"),
+        pytest.param(b"Host: local\r\nX-Folded: one\r\n  two\r\n", 400, "invalid_header", id="folded"),
+        pytest.param(b"Host: local\r\nBad Name: x\r\n", 400, "invalid_header", id="space-in-name"),
+        pytest.param(b"".join(b"X-%d: v\r\n" % index for index in range(101)), 431, "too_many_headers", id="101"),
+        pytest.param(b"X-Long: " + b"v" * 70_000 + b"\r\n", 431, "header_too_large", id="long-line"),
+    ],
+)
+def test_a_header_section_http_would_not_take_is_refused_with_a_clear_4xx_and_the_connection_closed(
+    bounded: LocalHttpServer, header_section: bytes, status: int, code: str
+) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when
+        connection.sendall(b"GET / HTTP/1.1\r\n" + header_section + b"\r\n")
+
+        # then
+        answer_status, body, _ = read_answer(connection)
+        assert (answer_status, body["error"]["code"]) == (status, code)
+        assert closed_by_server(connection)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        pytest.param(b"GET / HTTP/2.0", 505, id="http2"),
+        pytest.param(b"GET / HTTP/1.x", 400, id="bad-version"),
+        pytest.param(b"GET / SPDY/3", 400, id="not-http"),
+        pytest.param(b"GET /a b HTTP/1.1", 400, id="four-words"),
+    ],
+)
+def test_a_request_line_http_would_not_take_is_refused(
+    bounded: LocalHttpServer, request_line: bytes, status: int
+) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when
+        connection.sendall(request_line + b"\r\nHost: local\r\n\r\n")
+        answer = connection.recv(4096)
+
+        # then http.server's own error page names the status, and nothing is served
+        assert f"Error code: {status}".encode() in answer
+        assert b'"ok"' not in answer
+
+
+def test_an_http_0_9_request_is_refused_with_400(bounded: LocalHttpServer) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when a two-word request line, as HTTP/0.9 sends
+        connection.sendall(b"GET /\r\n")
+        answer = connection.recv(4096)
+
+        # then
+        assert b"Error code: 400" in answer and b'"ok"' not in answer
+
+
+@pytest.mark.parametrize(
+    ("version", "connection_header", "stays_open"),
+    [
+        pytest.param(b"HTTP/1.1", b"", True, id="1.1"),
+        pytest.param(b"HTTP/1.1", b"Connection: close\r\n", False, id="1.1-close"),
+        pytest.param(b"HTTP/1.0", b"", False, id="1.0"),
+        pytest.param(b"HTTP/1.0", b"Connection: keep-alive\r\n", True, id="1.0-keep-alive"),
+    ],
+)
+def test_the_connection_header_decides_whether_the_connection_stays_open(
+    bounded: LocalHttpServer, version: bytes, connection_header: bytes, stays_open: bool
+) -> None:
+    with raw_connection(bounded) as connection:
+        # given / when one request
+        connection.sendall(b"GET / " + version + b"\r\nHost: local\r\n" + connection_header + b"\r\n")
+        status, body, _ = read_answer(connection)
+
+        # then it is answered, and the connection is closed or kept as HTTP says
+        assert (status, body) == (200, {"ok": True})
+        readable, _, _ = select.select([connection], [], [], 0.3)
+        closed = bool(readable) and closed_by_server(connection)
+        assert closed is not stays_open
+
+
 def test_the_peers_address_is_the_requests_source_ip(bounded: LocalHttpServer) -> None:
     # given a client on another loopback address than chalice local's fixed 127.0.0.1
     connection = http.client.HTTPConnection("127.0.0.1", bounded.port, timeout=5, source_address=("127.0.0.2", 0))
@@ -514,3 +625,126 @@ def test_a_method_a_route_lacks_is_answered_405_locally_where_api_gateway_answer
     assert status == 405
     assert body == {"Code": "MethodNotAllowedError", "Message": "Unsupported method: GET"}
     assert headers["allow"] == "POST"
+
+
+# --- requests take turns running the app ------------------------------------------------------
+
+
+class InApp:
+    """Counts the requests inside the app at once, and the most there ever were."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.now -= 1
+
+
+def turn_taking_server(in_app: InApp, **options: Any) -> LocalHttpServer:
+    """A toy app whose /work takes 20 ms of the app's time and /stuck 1.5 s (a hung Redis)."""
+    from chalice import Chalice
+
+    app = Chalice(app_name="turns")
+
+    @app.route("/work")
+    def work() -> dict[str, bool]:
+        in_app.enter()
+        try:
+            time.sleep(0.02)
+        finally:
+            in_app.leave()
+        return {"ok": True}
+
+    @app.route("/stuck")
+    def stuck() -> dict[str, bool]:
+        time.sleep(1.5)
+        return {"ok": True}
+
+    server = LocalHttpServer(app, port=0, **options)
+    server.start()
+    return server
+
+
+def get_from_threads(server: LocalHttpServer, path: str, clients: int, requests_each: int) -> list[int]:
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for _ in range(requests_each):
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                with lock:
+                    statuses.append(response.status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return statuses
+
+
+def test_concurrent_requests_run_the_app_one_at_a_time() -> None:
+    # given turns with patience enough for 8 clients' turns of 20 ms (default: 50 ms), and 8 clients at once
+    in_app = InApp()
+    server = turn_taking_server(in_app, turn_patience=5.0)
+    try:
+        # when each sends 3 requests
+        statuses = get_from_threads(server, "/work", clients=8, requests_each=3)
+    finally:
+        server.stop()
+
+    # then all 24 were answered, and never two inside the app at once
+    assert statuses == [200] * 24
+    assert in_app.most == 1
+
+
+def test_without_turns_concurrent_requests_run_the_app_side_by_side() -> None:
+    # given turns switched off
+    in_app = InApp()
+    server = turn_taking_server(in_app, turn_patience=None)
+    try:
+        # when 8 clients each send 3 requests
+        statuses = get_from_threads(server, "/work", clients=8, requests_each=3)
+    finally:
+        server.stop()
+
+    # then requests overlapped inside the app (the counter sees it: the test above can fail)
+    assert statuses == [200] * 24
+    assert in_app.most > 1
+
+
+def test_a_request_stuck_in_the_app_holds_the_others_up_no_longer_than_the_turn_patience() -> None:
+    # given a request stuck in the app for 1.5 s (a hung Redis), with the default patience of 50 ms
+    in_app = InApp()
+    server = turn_taking_server(in_app)
+    stuck = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        stuck.request("GET", "/stuck")
+        time.sleep(0.2)
+
+        # when another client asks meanwhile
+        started = time.monotonic()
+        statuses = get_from_threads(server, "/work", clients=1, requests_each=1)
+        waited = time.monotonic() - started
+
+        # then it is answered after about the patience, long before the stuck one
+        assert statuses == [200]
+        assert waited < 0.5
+        assert stuck.getresponse().status == 200
+    finally:
+        stuck.close()
+        server.stop()

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -18,15 +19,17 @@ from chalicelib.structured_log import get_logger, log_event
 def relay_logger_made_with(monkeypatch: pytest.MonkeyPatch, log_format: str | None) -> io.StringIO:
     """The relay's logger as a fresh process with this LOG_FORMAT makes it, writing to a buffer;
     the test's own logger, handlers and flag come back afterwards."""
+    # Made (if this is the process's first line) from the test run's own environment, before
+    # this test changes it: what is restored afterwards must be that, not this test's format.
+    logger = get_logger()
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(structured_log, "_text_lines", structured_log._text_lines)
     if log_format is None:
         monkeypatch.delenv("LOG_FORMAT", raising=False)
     else:
         monkeypatch.setenv("LOG_FORMAT", log_format)
     monkeypatch.setenv("LOG_LEVEL", "INFO")
-    logger = get_logger()
-    monkeypatch.setattr(logger, "handlers", [])
-    monkeypatch.setattr(logger, "level", logger.level)
-    monkeypatch.setattr(structured_log, "_text_lines", structured_log._text_lines)
     buffer = io.StringIO()
     monkeypatch.setattr(sys, "stdout", buffer)
     get_logger()
@@ -94,3 +97,27 @@ def test_json_with_embedded_metrics_stays_the_default(monkeypatch: pytest.Monkey
     line = json.loads(written.getvalue())
     assert line["message"] == "webhook" and line["status"] == 200 and line["LatencyMs"] == 1.52
     assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["webhook_id"]]
+
+
+def test_embedded_metric_block_names_each_metric_with_its_unit_and_the_time_of_the_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given no LOG_FORMAT, as on Lambda
+    written = relay_logger_made_with(monkeypatch, None)
+    # when two requests are logged, one queued
+    before_ms = int(time.time() * 1000)
+    log_request()
+    log_event("webhook", metrics={"Queued": 1}, webhook_id="stripe", event_id="evt-2", status=202)
+    after_ms = int(time.time() * 1000)
+    # then each line is one JSON object whose block describes exactly its own metrics
+    first, second = (json.loads(text) for text in written.getvalue().splitlines())
+    assert first["_aws"]["CloudWatchMetrics"] == [
+        {
+            "Namespace": "Spillway",
+            "Dimensions": [["webhook_id"]],
+            "Metrics": [{"Name": "Delivered", "Unit": "Count"}, {"Name": "LatencyMs", "Unit": "Milliseconds"}],
+        }
+    ]
+    assert second["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "Queued", "Unit": "Count"}]
+    assert second["Queued"] == 1 and second["webhook_id"] == "stripe"
+    assert before_ms <= first["_aws"]["Timestamp"] <= second["_aws"]["Timestamp"] <= after_ms
