@@ -119,6 +119,8 @@ def json_line(message: str, level: int, fields: Mapping[str, Any], metrics: Mapp
     if not metrics:
         return _JSON_LINE.encode(line)
     line.update(metrics)
+    # The metrics' block is the line's only `_aws`.
+    line.pop("_aws", None)
     # The block is the same text on every line but its timestamp: spliced in, not encoded again.
     block = (
         f'"_aws":{{"Timestamp":{int(time.time() * 1000)},'

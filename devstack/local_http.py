@@ -143,6 +143,7 @@ class DeadlineReader(io.RawIOBase):
 MAX_HEADER_LINE_BYTES = 65_536
 MAX_HEADER_LINES = 100
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
 def read_headers(rfile: io.BufferedIOBase) -> HTTPMessage:
@@ -150,7 +151,8 @@ def read_headers(rfile: io.BufferedIOBase) -> HTTPMessage:
     without the email package's FeedParser, which took a fifth of a request's time under load
     (bench B8). Same limits as http.client (a line over 64 KiB, more than 100 lines: 431).
     Stricter than FeedParser: a line that is not `name: value`, a folded line among them
-    (obsolete in HTTP/1.1, RFC 9112 5.2), is refused with 400 instead of being read as body."""
+    (obsolete in HTTP/1.1, RFC 9112 5.2), is refused with 400 instead of being read as body, and
+    so is a value holding a CR, LF or NUL (RFC 9110 5.5)."""
     headers = HTTPMessage()
     for _ in range(MAX_HEADER_LINES + 1):
         line = rfile.readline(MAX_HEADER_LINE_BYTES + 1)
@@ -161,7 +163,11 @@ def read_headers(rfile: io.BufferedIOBase) -> HTTPMessage:
         name, colon, value = line.decode("iso-8859-1").partition(":")
         if not colon or not HEADER_NAME.fullmatch(name):
             raise RequestRefused(400, "invalid_header", f"not a `name: value` header line: {line[:40]!r}")
-        headers[name] = value.strip(" \t\r\n")
+        value = value.strip(" \t\r\n")
+        if FORBIDDEN_IN_VALUE.search(value):
+            # A bare CR in a value is how a second header is smuggled past another parser.
+            raise RequestRefused(400, "invalid_header", f"header {name} holds a CR, LF or NUL")
+        headers[name] = value
     raise RequestRefused(431, "too_many_headers", f"more than {MAX_HEADER_LINES} header lines")
 
 

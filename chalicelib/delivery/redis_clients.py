@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 import redis
 from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import RedisClusterException, SlotNotCoveredError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from chalicelib.config.model import RedisConnection
 from chalicelib.config.settings import get_settings
-from chalicelib.delivery.direct_connections import DirectConnections, WireConnection
+from chalicelib.delivery.direct_connections import DirectConnections
 from chalicelib.process_state import ProcessCache
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.direct_connections import WireConnection
 
 
 class ClientKey(NamedTuple):
@@ -86,7 +90,7 @@ def _node_url(conn: RedisConnection) -> str:
     return f"{'rediss' if conn.ssl else 'redis'}://{host}:{conn.port}"
 
 
-def _single_pool(key: ClientKey) -> redis.BlockingConnectionPool:
+def _single_pool(key: ClientKey, **extra_options: Any) -> redis.BlockingConnectionPool:
     conn = key.connection
     options: dict[str, Any] = {
         "socket_timeout": key.socket_timeout,
@@ -97,6 +101,7 @@ def _single_pool(key: ClientKey) -> redis.BlockingConnectionPool:
         "timeout": min(MAX_POOL_WAIT_SECONDS, key.connect_timeout),
         **_auth_options(conn),
         **_tls_options(conn),
+        **extra_options,
     }
     if conn.url is not None:
         pool = redis.BlockingConnectionPool.from_url(conn.url, **options)
@@ -186,10 +191,12 @@ def get_redis(connection: RedisConnection, socket_timeout: float, connect_timeou
 
 def _build_direct(key: ClientKey) -> DirectConnections:
     # The pool only translates the settings (URL, credentials, TLS, timeouts) into a connection
-    # class and its arguments, as for the client; it never opens a connection itself.
-    pool = _single_pool(key)
+    # class and its arguments, as for the client; it never opens a connection itself. Without
+    # maintenance notifications (Redis Enterprise's MOVING pushes): they would update that
+    # pool, which owns none of these connections.
+    pool = _single_pool(key, maint_notifications_config=MaintNotificationsConfig(enabled=False))
     return DirectConnections(
-        lambda: cast(WireConnection, pool.connection_class(**pool.connection_kwargs)),
+        lambda: cast("WireConnection", pool.connection_class(**pool.connection_kwargs)),
         limit=MAX_CONNECTIONS_PER_CLIENT,
         wait_seconds=min(MAX_POOL_WAIT_SECONDS, key.connect_timeout),
     )

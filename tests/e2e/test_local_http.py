@@ -472,6 +472,8 @@ def test_headers_reach_the_app_as_sent_with_surrounding_blanks_trimmed(bounded: 
         pytest.param(b"Host: local\r\nno colon here\r\n", 400, "invalid_header", id="no-colon"),
         pytest.param(b"Host: local\r\nX-Folded: one\r\n  two\r\n", 400, "invalid_header", id="folded"),
         pytest.param(b"Host: local\r\nBad Name: x\r\n", 400, "invalid_header", id="space-in-name"),
+        pytest.param(b"Host: local\r\nX-A: 1\rTransfer-Encoding: chunked\r\n", 400, "invalid_header", id="bare-cr"),
+        pytest.param(b"Host: local\r\nX-A: 1\x002\r\n", 400, "invalid_header", id="nul"),
         pytest.param(b"".join(b"X-%d: v\r\n" % index for index in range(101)), 431, "too_many_headers", id="101"),
         pytest.param(b"X-Long: " + b"v" * 70_000 + b"\r\n", 431, "header_too_large", id="long-line"),
     ],

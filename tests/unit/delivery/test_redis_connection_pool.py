@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -18,7 +18,6 @@ from chalicelib.delivery.deliver import deliver
 from chalicelib.delivery.direct_connections import (
     STALE_CHECK_AFTER_IDLE_SECONDS,
     DirectConnections,
-    WireConnection,
     round_trip,
 )
 from chalicelib.delivery.redis_clients import MAX_CONNECTIONS_PER_CLIENT, MAX_POOL_WAIT_SECONDS, direct_connections
@@ -28,6 +27,9 @@ from chalicelib.process_state import reset_process_state
 from devstack.redis_server import RedisServer
 from tests.conftest import STREAM, stream_events
 from tests.queue_events import make_envelope
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.direct_connections import WireConnection
 
 JSON = {"Content-Type": "application/json"}
 CLIENT_NAME = "spillway-test-direct"
@@ -193,6 +195,58 @@ def test_connection_the_server_closed_while_busy_costs_one_retry_and_the_event_i
     assert outcome is DeliveryOutcome.DELIVERED
     assert [event["id"] for event in stream_events(redis_db)] == ["before", "after"]
     assert breaker_for(target.connection, budget).consecutive_failures == 0
+
+
+def test_connections_the_server_closed_at_once_cost_one_retry_and_never_open_the_breaker(
+    redis_db: redis.Redis, target: RedisTarget
+) -> None:
+    # given four connections in use a moment ago, all closed by the server (a failover, a restart)
+    budget = InlineBudget()
+    connections = connections_for(target, budget)
+    held = [connections.borrow()[0] for _ in range(4)]
+    for connection in held:
+        round_trip_on(connection)
+    for connection in held:
+        connections.give_back(connection)
+    assert _kill_relay_connections(redis_db) == 4
+
+    # when three events come through the inline path at once after
+    outcomes = [deliver(make_envelope(event_id=f"after-{index}"), target, budget) for index in range(3)]
+
+    # then all three were delivered: after the one failed try, the other dead connections were
+    # checked before use, and the breaker (2 failures open it) never opened
+    assert outcomes == [DeliveryOutcome.DELIVERED] * 3
+    assert [event["id"] for event in stream_events(redis_db)] == ["after-0", "after-1", "after-2"]
+    assert not breaker_for(target.connection, budget).is_open
+
+
+def test_after_a_command_fails_the_other_idle_connections_are_checked_before_their_next_use(
+    redis_db: redis.Redis, target: RedisTarget
+) -> None:
+    # given three connections used a moment ago, all closed by the server, and a first command
+    # that failed on one of them
+    connections = connections_for(target)
+    held = [connections.borrow()[0] for _ in range(3)]
+    for connection in held:
+        round_trip_on(connection)
+    for connection in held:
+        connections.give_back(connection)
+    assert _kill_relay_connections(redis_db) == 3
+    with pytest.raises(redis.ConnectionError):
+        round_trip(connections, [("PING",)])
+    failed_one, _ = connections.borrow()  # busy elsewhere, as a concurrent request's would be
+
+    # when the next command takes another of them, idle for well under the idle check's second
+    replies = round_trip(connections, [("ECHO", "next")])
+    connections.give_back(failed_one)
+
+    # then it was checked, found closed and replaced before the command went out
+    assert replies in ([b"next"], ["next"])
+
+
+def round_trip_on(connection: WireConnection) -> None:
+    connection.send_packed_command(connection.pack_command("PING"))
+    connection.read_response()
 
 
 def test_command_that_times_out_drops_its_connection_and_the_next_one_reconnects(
