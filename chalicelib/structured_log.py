@@ -24,7 +24,8 @@ _text_lines = False
 _REQUEST_FIELDS = ("status", "webhook_id", "outcome", "latency_ms")
 _TEXT_LEFT_OUT = frozenset({*_REQUEST_FIELDS, "path"})
 # json.dumps with options builds an encoder per call; one made once writes the same text.
-_JSON_LINE = json.JSONEncoder(default=str, ensure_ascii=False)
+# No cycle check: a line's fields are ids, outcomes and timings.
+_JSON_LINE = json.JSONEncoder(default=str, ensure_ascii=False, check_circular=False)
 
 
 class JsonLineFormatter(logging.Formatter):
