@@ -251,8 +251,9 @@ def _run_script(
 ) -> tuple[Any, int | None]:
     """One round trip: the script, and with min_replicas_acked its WAIT pipelined behind it on
     the same connection (WAIT counts the replicas that have that connection's writes). Returns
-    the script's answer and the replicas WAIT counted (None: no WAIT). redis-py's errors are
-    mapped to ours."""
+    the script's answer and the replicas WAIT counted (None: no WAIT). A single Redis is sent it
+    over Spillway's own connections (delivery/direct_connections.py), a cluster through
+    redis-py's cluster client; either way redis-py's errors are mapped to ours."""
     client: RedisClient | None = None
     pipelined = target.min_replicas_acked > 0
     try:
@@ -313,7 +314,7 @@ def _script_on_single_redis(
 
 
 def _evalsha(client: RedisClient, script: LuaScript, keys: list[str], args: list[str | int]) -> Any:
-    # A cluster client routes EVALSHA by its keys and follows MOVED and ASK itself.
+    # Cluster mode: the client routes EVALSHA by its keys and follows MOVED and ASK itself.
     try:
         return client.evalsha(script.sha, len(keys), *keys, *args)
     except redis_errors.NoScriptError:
@@ -324,7 +325,7 @@ def _evalsha(client: RedisClient, script: LuaScript, keys: list[str], args: list
 def _evalsha_and_wait(
     client: RedisClient, script: LuaScript, keys: list[str], args: list[str | int], target: RedisTarget
 ) -> tuple[Any, int]:
-    # In cluster mode the pipeline goes to the node that owns the keys' slot, as the cluster
+    # Cluster mode: the pipeline goes to the node that owns the keys' slot, as the cluster
     # client knows it: a stale slot table gets MOVED, which refreshes it (_run_script).
     node = client
     if isinstance(client, RedisCluster):

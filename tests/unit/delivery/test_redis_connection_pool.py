@@ -21,7 +21,7 @@ from chalicelib.delivery.direct_connections import (
     round_trip,
 )
 from chalicelib.delivery.redis_clients import MAX_CONNECTIONS_PER_CLIENT, MAX_POOL_WAIT_SECONDS, direct_connections
-from chalicelib.delivery.redis_script import DeliveryOutcome, run_delivery_script
+from chalicelib.delivery.redis_script import DELIVER_SCRIPT, DeliveryOutcome, run_delivery_script
 from chalicelib.errors import DestinationUnavailable
 from chalicelib.process_state import reset_process_state
 from devstack.redis_server import RedisServer
@@ -299,3 +299,20 @@ def test_reset_closes_every_script_connection(redis_db: redis.Redis, target: Red
     while len(redis_db.client_list()) > 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(redis_db.client_list()) == 1
+
+
+def test_a_redis_that_lost_the_script_gets_it_loaded_and_the_event_is_delivered_once(
+    redis_db: redis.Redis, target: RedisTarget
+) -> None:
+    # given a delivery made, then the script forgotten (a restarted or failed-over Redis)
+    budget = InlineBudget()
+    run_delivery_script(make_envelope(event_id="before"), target, budget)
+    redis_db.script_flush()
+
+    # when the next event comes
+    outcome = run_delivery_script(make_envelope(event_id="after"), target, budget)
+
+    # then the script was loaded again, and the event written once
+    assert outcome is DeliveryOutcome.DELIVERED
+    assert redis_db.script_exists(DELIVER_SCRIPT.sha) == [True]
+    assert [event["id"] for event in stream_events(redis_db)] == ["before", "after"]
