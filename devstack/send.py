@@ -24,6 +24,7 @@ from chalicelib.config.model import WebhookConfig
 from chalicelib.config.settings import get_relay_config
 from chalicelib.errors import ConfigError
 from devstack.signer import signed_headers
+from operations.local_stack_settings import SETTINGS_FILE, read_settings
 
 NOT_SENT = 2
 DEFAULT_HOST = "127.0.0.1"
@@ -45,8 +46,15 @@ class NotSent(Exception):
     """Nothing reached the relay; the message says why and what to do."""
 
 
-def default_url(environ: Mapping[str, str]) -> str:
-    return f"http://{DEFAULT_HOST}:{environ.get('PORT') or DEFAULT_PORT}"
+def default_url(environ: Mapping[str, str], settings_path: str = SETTINGS_FILE) -> str:
+    """PORT when set; else the URL the running local stack serves on (`make run PORT=9000` in
+    another terminal); else what `make run` serves on by default."""
+    if environ.get("PORT"):
+        return f"http://{DEFAULT_HOST}:{environ['PORT']}"
+    stack = read_settings(settings_path)
+    if stack is not None:
+        return stack.http_url
+    return f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 
 def read_body(value: str | None, webhook: WebhookConfig, event_id: str) -> bytes:
