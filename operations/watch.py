@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import redis
+from redis.crc import key_slot
 from redis.typing import KeyT, StreamIdT
 
 from chalicelib.config.model import RedisConnection, RelayConfig
@@ -228,14 +229,17 @@ class Watch:
 
 
 def build_readers(streams: Sequence[WatchedStream], group: str, consumer: str, start_id: str) -> list[StreamReader]:
-    by_connection: dict[RedisConnection, list[WatchedStream]] = {}
+    """One reader per connection, reading all its streams in one XREADGROUP; in cluster mode one
+    per hash slot, since a cluster refuses a command whose keys are in different slots (CROSSSLOT)."""
+    by_reader: dict[tuple[RedisConnection, int], list[WatchedStream]] = {}
     for watched in streams:
-        by_connection.setdefault(watched.connection, []).append(watched)
+        slot = key_slot(watched.stream.encode()) if watched.connection.cluster else 0
+        by_reader.setdefault((watched.connection, slot), []).append(watched)
     return [
         StreamReader(
             get_redis(connection, SOCKET_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS), watched, group, consumer, start_id
         )
-        for connection, watched in by_connection.items()
+        for (connection, _), watched in by_reader.items()
     ]
 
 

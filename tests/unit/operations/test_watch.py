@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from chalicelib.config.loader import parse_config
+from devstack.redis_cluster import RedisCluster
 from devstack.redis_server import RedisServer
 from operations import watch
 from tests.chalice_project import PROJECT_ROOT
@@ -277,3 +279,45 @@ def test_ctrl_c_stops_make_watch_without_a_traceback(
     assert watch_process.returncode == 0, err
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[RedisCluster]:
+    """A real Redis Cluster, 3 primaries + 3 replicas (~2 s to start), for this module's cluster test."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+def test_watch_in_cluster_mode_shows_events_of_streams_in_different_slots(
+    write_config: WriteConfig,
+    local_cluster: RedisCluster,
+    sqs: Any,
+    chalice_client: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given two cluster webhooks whose streams hash to different slots, one event delivered to each
+    streams = ("events_a", "events_b")
+    assert key_slot(streams[0].encode()) != key_slot(streams[1].encode())
+    host, port = local_cluster.startup_nodes[0]
+    write_config(
+        {
+            webhook_id: {"data_type": "json", "redis": {"cluster": True, "host": host, "port": port, "stream": stream}}
+            for webhook_id, stream in zip(("hook_a", "hook_b"), streams, strict=True)
+        }
+    )
+    for webhook_id in ("hook_a", "hook_b"):
+        response = chalice_client.http.post(
+            f"/webhook/{webhook_id}", headers={**JSON, "Idempotency-Key": f"{webhook_id}-1"}, body=b'{"n": 1}'
+        )
+        assert response.status_code == 200, response.body
+
+    # when watch reads both streams from their start
+    status = watch.main(["--from-start", "--count", "2", "--timeout", str(WAIT_SECONDS)])
+
+    # then both events are shown (one XREADGROUP across the two slots would be refused: CROSSSLOT)
+    captured = capsys.readouterr()
+    assert status == watch.DONE, captured.err
+    assert sorted(line.split("  ")[:2] for line in captured.out.splitlines()) == [
+        ["hook_a", "hook_a-1"],
+        ["hook_b", "hook_b-1"],
+    ]
