@@ -26,6 +26,7 @@ from chalicelib.config import declarations as declared
 from chalicelib.config.env_substitution import MissingVariable, required_by_name, substitute
 from chalicelib.config.secret_references import SecretReference, references_in
 from chalicelib.errors import SpillwayError
+from chalicelib.queue.spill import ANSWER_MARGIN_SECONDS, SPILL_BUDGET_SECONDS, request_seconds_needed
 from operations.deploy_template import referenced_secrets
 from operations.stage_config import FunctionSettings, StageSettings
 
@@ -35,6 +36,10 @@ READ_ACTIONS = {"ssm": "ssm:GetParameters", "secretsmanager": "secretsmanager:Ge
 
 class UnreachableRedis(SpillwayError):
     """A webhook's Redis address is empty or loopback for the stage; the message says what to set."""
+
+
+class OverlongRequests(SpillwayError):
+    """A webhook's inline budget, with the spill after it, can outlast the HTTP function's timeout."""
 
 
 class UngrantedSecrets(SpillwayError):
@@ -109,6 +114,45 @@ def refuse_unreachable_redis(stage: StageSettings, webhooks_text: str) -> None:
         '"${secretsmanager:name#key}" instead. An ElastiCache endpoint also needs the stage\'s subnet_ids '
         "and security_group_ids"
     )
+
+
+def _inline_budget(settings: Mapping[str, Any], environ: Mapping[str, str]) -> float | None:
+    """The webhook's inline.budget_seconds as the function will read it; None when it cannot be
+    read (the loader names that error at load)."""
+    inline = settings.get(declared.INLINE.name)
+    written = inline.get(declared.INLINE_BUDGET_SECONDS.name) if isinstance(inline, dict) else None
+    if written is None:
+        return float(declared.INLINE_BUDGET_SECONDS.default)
+    try:
+        return float(_substituted(written, environ) if isinstance(written, str) else written)
+    except (TypeError, ValueError):
+        return None
+
+
+def refuse_overlong_requests(stage: StageSettings, webhooks_text: str) -> None:
+    """Raises OverlongRequests naming every webhook whose inline budget, the spill after it (up to
+    SPILL_BUDGET_SECONDS) and the answer would outlast the HTTP function's timeout: Lambda would
+    stop the function mid-spill, and the sender get API Gateway's 502 instead of a 202 or 503."""
+    document = json.loads(webhooks_text)
+    timeout = stage.api_handler.timeout_seconds
+    problems: list[str] = []
+    for webhook_id, settings in document.items():
+        if not isinstance(settings, dict):
+            continue
+        budget = _inline_budget(settings, stage.api_handler.environment)
+        if budget is None or request_seconds_needed(budget) <= timeout:
+            continue
+        problems.append(
+            f"webhook {webhook_id!r}: inline.budget_seconds {budget:g} + the spill's {SPILL_BUDGET_SECONDS:g} s "
+            f"+ {ANSWER_MARGIN_SECONDS:g} s to answer = {request_seconds_needed(budget):g} s"
+        )
+    if problems:
+        raise OverlongRequests(
+            f"stage {stage.stage!r}: the HTTP function's timeout is {timeout} s, too short for "
+            + "; ".join(problems)
+            + ". Lower inline.budget_seconds in webhooks.json, or raise lambda_timeout for the api_handler in "
+            f"stages.{stage.stage} of .chalice/config.json (API Gateway waits 29 s at most)"
+        )
 
 
 def _resource_part(arn: str) -> tuple[str, str]:

@@ -21,8 +21,10 @@ from chalicelib.config.settings import BUNDLED_WEBHOOKS_CONFIG, WEBHOOKS_CONFIG_
 from chalicelib.errors import ConfigError, SpillwayError
 from operations.bytecode import add_bytecode, runtime_of_this_interpreter
 from operations.deploy_guards import (
+    OverlongRequests,
     UngrantedSecrets,
     UnreachableRedis,
+    refuse_overlong_requests,
     refuse_ungranted_secrets,
     refuse_unreachable_redis,
 )
@@ -193,10 +195,12 @@ def bootstrap_stage_queues(stage: StageSettings, sqs_client: Any) -> QueueUrls:
 
 
 def refuse_stage_without_redis(stage: StageSettings, webhooks_text: str) -> None:
-    """Raises PackagingError when a webhook's Redis is empty or loopback for the stage."""
+    """Raises PackagingError when a webhook's Redis is empty or loopback for the stage, or when its
+    inline budget and the spill after it could outlast the HTTP function's timeout."""
     try:
         refuse_unreachable_redis(stage, webhooks_text)
-    except UnreachableRedis as exc:
+        refuse_overlong_requests(stage, webhooks_text)
+    except (UnreachableRedis, OverlongRequests) as exc:
         raise PackagingError(str(exc)) from exc
 
 

@@ -11,10 +11,20 @@ from chalicelib.queue.message import QueueMessage, encode_queue_message, encoded
 
 # The whole spill (the claim check's upload, then the SQS send, retries included) ends within
 # this many seconds: the HTTP function's 15 s timeout (.chalice/config.json lambda_timeout), less
-# the default inline budget (1.5 s) before it, less 1.5 s to answer. A first try of each call
+# the default inline budget (1.5 s) before it, less 1.5 s to answer (a longer budget needs a
+# longer timeout: request_seconds_needed). A first try of each call
 # always fits (S3 1 + 5 s, then SQS 1 + 3 s: 10 s); a second try runs only if it can still end in
 # time (a throttled answer comes back fast; a timed-out try leaves no room for another).
 SPILL_BUDGET_SECONDS = 12.0
+# What the HTTP function keeps to answer after the spill.
+ANSWER_MARGIN_SECONDS = 1.5
+
+
+def request_seconds_needed(inline_budget_seconds: float) -> float:
+    """The longest a webhook's request can take: its inline budget, then the spill, then the
+    answer. The HTTP function's timeout must be at least this (`make deploy` and `make package`
+    refuse a stage where it is not: operations/deploy_guards.py)."""
+    return inline_budget_seconds + SPILL_BUDGET_SECONDS + ANSWER_MARGIN_SECONDS
 
 
 def spill_message(envelope: Envelope, error: str) -> QueueMessage:

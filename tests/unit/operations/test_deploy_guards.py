@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 
 from operations.deploy_guards import (
+    OverlongRequests,
     UngrantedSecrets,
     UnreachableRedis,
     is_local_host,
+    refuse_overlong_requests,
     refuse_ungranted_secrets,
     refuse_unreachable_redis,
 )
 from operations.deploy_template import SECRETS_POLICY_ID, merge_template
 from operations.packaging import PackagingError, deploy, package
-from operations.stage_config import load_stage
+from operations.stage_config import FunctionSettings, StageSettings, load_stage
 
 STAGE = "guarded"
 QUEUES = {"RETRY_QUEUE_NAME": "guarded-retry", "DEAD_LETTER_QUEUE_NAME": "guarded-dead-letter"}
@@ -229,3 +231,66 @@ def test_policy_files_granting_the_referenced_secrets_pass_the_deploy_check(tmp_
     (tmp_path / ".chalice" / "policy.json").write_text(json.dumps(policy))
     with pytest.raises(UngrantedSecrets, match=r"secretsmanager:spillway/keys#a"):
         refuse_ungranted_secrets(project_dir, load_stage(project_dir, STAGE), json.dumps(REFERENCING))
+
+
+def http_function_with_timeout(seconds: int, environment: dict[str, str] | None = None) -> StageSettings:
+    return StageSettings(
+        stage=STAGE,
+        environment=environment or {},
+        api_handler=FunctionSettings("api_handler", 256, seconds, None, environment or {}),
+        drain=FunctionSettings("drain", 256, 60, None, environment or {}),
+    )
+
+
+def test_an_inline_budget_that_with_the_spill_outlasts_the_functions_timeout_is_refused_naming_the_webhook() -> None:
+    # given the dev stage's 15 s HTTP function and a webhook waiting 5 s on Redis (5 + 12 + 1.5 > 15)
+    webhooks = {
+        "patient": {"data_type": "json", "redis": SEED_REDIS, "inline": {"budget_seconds": 5}},
+        "default": {"data_type": "json", "redis": SEED_REDIS},
+    }
+
+    # when / then
+    with pytest.raises(OverlongRequests) as refused:
+        refuse_overlong_requests(http_function_with_timeout(15), json.dumps(webhooks))
+    message = str(refused.value)
+    assert "webhook 'patient'" in message and "18.5 s" in message and "timeout is 15 s" in message
+    assert "'default'" not in message
+    assert "lambda_timeout" in message
+
+
+@pytest.mark.parametrize(
+    ("timeout", "inline", "environment"),
+    [
+        pytest.param(15, {}, {}, id="default-budget"),
+        pytest.param(15, {"budget_seconds": 1.5}, {}, id="budget-that-fits"),
+        pytest.param(29, {"budget_seconds": 10}, {}, id="longer-timeout"),
+        pytest.param(15, {"budget_seconds": "${INLINE_BUDGET:-1}"}, {}, id="variable-default"),
+        pytest.param(15, {"budget_seconds": "${INLINE_BUDGET}"}, {"INLINE_BUDGET": "1.5"}, id="variable-set"),
+    ],
+)
+def test_an_inline_budget_that_fits_the_functions_timeout_passes(
+    timeout: int, inline: dict[str, Any], environment: dict[str, str]
+) -> None:
+    webhooks = {"hook": {"data_type": "json", "redis": SEED_REDIS, "inline": inline}}
+    refuse_overlong_requests(http_function_with_timeout(timeout, environment), json.dumps(webhooks))
+
+
+def test_make_package_refuses_a_stage_whose_requests_could_outlast_its_function(tmp_path: Path) -> None:
+    # given a reachable Redis, a webhook that may wait 10 s on it, and a 15 s HTTP function
+    webhooks = {
+        "hook": {
+            "data_type": "json",
+            "redis": {"host": "10.0.3.7", "stream": "s"},
+            "inline": {"budget_seconds": 10, "socket_timeout": 0.5},
+        }
+    }
+    project_dir = project(tmp_path, {}, webhooks)
+    config_path = tmp_path / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"][STAGE]["lambda_timeout"] = 15
+    config_path.write_text(json.dumps(config))
+
+    # when / then: refused before anything is built
+    with pytest.raises(PackagingError, match=r"inline\.budget_seconds 10"):
+        package(project_dir, STAGE, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
