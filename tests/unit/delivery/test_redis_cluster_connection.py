@@ -21,8 +21,8 @@ FAILOVER_TIMEOUT_SECONDS = 15.0
 pytestmark = pytest.mark.usefixtures("admin_token")
 
 
-def cluster_webhook(**connection: Any) -> dict[str, Any]:
-    return {"data_type": "json", "redis": {"cluster": True, "stream": STREAM, **connection}}
+def cluster_webhook(**redis: Any) -> dict[str, Any]:
+    return {"data_type": "json", "redis": {"cluster": True, "stream": STREAM, **redis}}
 
 
 def post(chalice_client: Any, key: str) -> Any:
@@ -145,3 +145,40 @@ def test_cluster_webhook_keeps_delivering_after_the_node_it_names_dies_and_its_r
     # then the client found the promoted replica through the other nodes it had discovered
     assert answers[-1] == 200, answers
     assert "after-failover-2" in cluster_stream_ids(cluster)
+
+
+def test_one_shard_down_opens_the_breaker_for_every_webhook_of_the_cluster_and_theirs_spill_too(
+    write_config: WriteConfig, cluster: RedisCluster, sqs: Any, chalice_client: Any
+) -> None:
+    # given two webhooks on one cluster, their streams on different primaries, and the first's
+    # primary hung (SIGSTOP) long enough to open the cluster's breaker
+    host, port = cluster.startup_nodes[0]
+    write_config(
+        {
+            "hook_a": cluster_webhook(host=host, port=port, stream="events_a"),
+            "hook_b": cluster_webhook(host=host, port=port, stream="events_b"),
+        }
+    )
+    assert cluster.node_for_key("events_a") is not cluster.node_for_key("events_b")
+    hung = cluster.node_for_key("events_a")
+    hung.pause()
+    try:
+        first = chalice_client.http.post("/webhook/hook_a", headers={**JSON, "Idempotency-Key": "a-1"}, body=b"{}")
+
+        # when the second webhook, whose shard is healthy, gets an event
+        started = time.monotonic()
+        second = chalice_client.http.post("/webhook/hook_b", headers={**JSON, "Idempotency-Key": "b-1"}, body=b"{}")
+        elapsed = time.monotonic() - started
+    finally:
+        hung.resume()
+
+    # then both wait on the retry queue: the second without trying Redis (the breaker is the
+    # cluster's, docs/guarantees.md "One circuit breaker per cluster"), so within milliseconds
+    assert (first.status_code, second.status_code) == (202, 202), (first.body, second.body)
+    assert elapsed < 0.3
+    errors = {
+        json.loads(message["Body"])["envelope"]["id"]: json.loads(message["Body"])["redrive"]["last_error"]
+        for message in drain_messages(sqs, RETRY_QUEUE)
+    }
+    assert set(errors) == {"a-1", "b-1"}
+    assert errors["b-1"].startswith("circuit open")
