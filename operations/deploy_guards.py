@@ -1,5 +1,6 @@
 """What `make package` and `make deploy` refuse before building anything: a stage whose webhooks
-would publish to a Redis that Lambda cannot have (none, or its own loopback), and, for
+would publish to a Redis that Lambda cannot have (none, or its own loopback), one where a
+webhook's request (inline path, spill, answer) could outlast the HTTP function, and, for
 `make deploy`, one whose policy files do not let the functions read the parameters and secrets
 webhooks.json references (`make package` grants those in its template).
 
@@ -24,7 +25,10 @@ from urllib.parse import urlsplit
 
 from chalicelib.config import declarations as declared
 from chalicelib.config.env_substitution import MissingVariable, required_by_name, substitute
+from chalicelib.config.fields import as_float
+from chalicelib.config.model import InlineBudget
 from chalicelib.config.secret_references import SecretReference, references_in
+from chalicelib.delivery.deliver import inline_seconds_at_most
 from chalicelib.errors import SpillwayError
 from chalicelib.queue.spill import ANSWER_MARGIN_SECONDS, SPILL_BUDGET_SECONDS, request_seconds_needed
 from operations.deploy_template import referenced_secrets
@@ -116,23 +120,29 @@ def refuse_unreachable_redis(stage: StageSettings, webhooks_text: str) -> None:
     )
 
 
-def _inline_budget(settings: Mapping[str, Any], environ: Mapping[str, str]) -> float | None:
-    """The webhook's inline.budget_seconds as the function will read it; None when it cannot be
-    read (the loader names that error at load)."""
+def _inline_budget(settings: Mapping[str, Any], environ: Mapping[str, str]) -> InlineBudget | None:
+    """The webhook's inline block as the function will read it (numbers as the loader reads them);
+    None when a value cannot be read (the loader names that error at load)."""
     inline = settings.get(declared.INLINE.name)
-    written = inline.get(declared.INLINE_BUDGET_SECONDS.name) if isinstance(inline, dict) else None
-    if written is None:
-        return float(declared.INLINE_BUDGET_SECONDS.default)
-    try:
-        return float(_substituted(written, environ) if isinstance(written, str) else written)
-    except (TypeError, ValueError):
-        return None
+    if not isinstance(inline, dict):
+        inline = {}
+    values: list[float] = []
+    for field in (declared.INLINE_BUDGET_SECONDS, declared.INLINE_SOCKET_TIMEOUT, declared.INLINE_CONNECT_TIMEOUT):
+        written = inline.get(field.name, field.default)
+        try:
+            values.append(as_float(_substituted(written, environ) if isinstance(written, str) else written))
+        except (TypeError, ValueError):
+            return None
+    budget_seconds, socket_timeout, connect_timeout = values
+    return InlineBudget(budget_seconds=budget_seconds, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
 
 
 def refuse_overlong_requests(stage: StageSettings, webhooks_text: str) -> None:
-    """Raises OverlongRequests naming every webhook whose inline budget, the spill after it (up to
-    SPILL_BUDGET_SECONDS) and the answer would outlast the HTTP function's timeout: Lambda would
-    stop the function mid-spill, and the sender get API Gateway's 502 instead of a 202 or 503."""
+    """Raises OverlongRequests naming every webhook whose inline path (its budget, or one try's
+    connect and socket timeouts when longer), the spill after it (up to SPILL_BUDGET_SECONDS) and
+    the answer would outlast the HTTP function's timeout: Lambda would stop the function
+    mid-spill, and the sender get API Gateway's 502 instead of a 202 or 503. A value given as a
+    stack parameter is judged by its default: only the parameter's value at deploy time can tell."""
     document = json.loads(webhooks_text)
     timeout = stage.api_handler.timeout_seconds
     problems: list[str] = []
@@ -140,18 +150,24 @@ def refuse_overlong_requests(stage: StageSettings, webhooks_text: str) -> None:
         if not isinstance(settings, dict):
             continue
         budget = _inline_budget(settings, stage.api_handler.environment)
-        if budget is None or request_seconds_needed(budget) <= timeout:
+        if budget is None:
+            continue
+        inline = inline_seconds_at_most(budget)
+        if request_seconds_needed(inline) <= timeout:
             continue
         problems.append(
-            f"webhook {webhook_id!r}: inline.budget_seconds {budget:g} + the spill's {SPILL_BUDGET_SECONDS:g} s "
-            f"+ {ANSWER_MARGIN_SECONDS:g} s to answer = {request_seconds_needed(budget):g} s"
+            f"webhook {webhook_id!r}: {inline:g} s inline (inline.budget_seconds {budget.budget_seconds:g}, or one "
+            f"try's connect_timeout + socket_timeout {budget.connect_timeout + budget.socket_timeout:g}) + the "
+            f"spill's {SPILL_BUDGET_SECONDS:g} s + {ANSWER_MARGIN_SECONDS:g} s to answer = "
+            f"{request_seconds_needed(inline):g} s"
         )
     if problems:
         raise OverlongRequests(
             f"stage {stage.stage!r}: the HTTP function's timeout is {timeout} s, too short for "
             + "; ".join(problems)
-            + ". Lower inline.budget_seconds in webhooks.json, or raise lambda_timeout for the api_handler in "
-            f"stages.{stage.stage} of .chalice/config.json (API Gateway waits 29 s at most)"
+            + ". Lower the webhook's inline timeouts in webhooks.json, or raise lambda_timeout for the "
+            f"api_handler in stages.{stage.stage} of .chalice/config.json (API Gateway's integration timeout, "
+            "29 s by default, is the ceiling)"
         )
 
 

@@ -43,8 +43,11 @@ class LocalStackSettings:
     redis_cluster_pids: list[int] | None = None
 
     def environment(self) -> dict[str, str]:
-        """What a tool needs to reach the stack's queues, as boto3 and the relay read it."""
-        return {
+        """What a tool needs to reach the stack's queues and its Redis, as boto3 and the relay read
+        them: the shipped webhooks.json names Redis by REDIS_HOST, REDIS_PORT and REDIS_CLUSTER, as
+        the stack sets them for the relay (a cluster's nodes are on ports of their own)."""
+        redis = urlsplit(self.redis_url)
+        environment = {
             "AWS_ENDPOINT_URL": self.sqs_endpoint,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": self.access_key_id,
@@ -52,7 +55,12 @@ class LocalStackSettings:
             "RETRY_QUEUE_NAME": self.retry_queue_name,
             "DEAD_LETTER_QUEUE_NAME": self.dead_letter_queue_name,
             "REDIS_URL": self.redis_url,
+            "REDIS_HOST": redis.hostname or "127.0.0.1",
+            "REDIS_PORT": str(redis.port or 6379),
         }
+        if self.redis_cluster_pids:
+            environment["REDIS_CLUSTER"] = "true"
+        return environment
 
 
 def write_settings(settings: LocalStackSettings, path: str) -> None:

@@ -161,7 +161,7 @@ def package(project_dir: str, stage_name: str, output_dir: str, webhooks_config:
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)  # a stale template or zip must not survive a failed run
     with bundled_webhooks_config(project_dir, webhooks_config) as webhooks_text:
-        refuse_stage_without_redis(stage, webhooks_text)
+        refuse_unworkable_stage(stage, webhooks_text)
         write_json(merge_path, merge_template(stage, webhooks_text))
         parameters = tuple(deploy_time_variables(stage, webhooks_text))
         run_chalice(project_dir, ["package", "--stage", stage_name, "--merge-template", merge_path, output_dir])
@@ -194,7 +194,7 @@ def bootstrap_stage_queues(stage: StageSettings, sqs_client: Any) -> QueueUrls:
     )
 
 
-def refuse_stage_without_redis(stage: StageSettings, webhooks_text: str) -> None:
+def refuse_unworkable_stage(stage: StageSettings, webhooks_text: str) -> None:
     """Raises PackagingError when a webhook's Redis is empty or loopback for the stage, or when its
     inline budget and the spill after it could outlast the HTTP function's timeout."""
     try:
@@ -235,7 +235,7 @@ def deploy(project_dir: str, stage_name: str, sqs_client: Any, webhooks_config: 
     stage = load_stage(project_dir, stage_name)
     refuse_batch_reports_chalice_deploy_drops(stage)
     with bundled_webhooks_config(project_dir, webhooks_config) as webhooks_text:
-        refuse_stage_without_redis(stage, webhooks_text)
+        refuse_unworkable_stage(stage, webhooks_text)
         try:
             refuse_ungranted_secrets(project_dir, stage, webhooks_text)
         except UngrantedSecrets as exc:

@@ -238,9 +238,10 @@ INLINE_MAX_ATTEMPTS = whole_number(
 INLINE_BUDGET_SECONDS = number(
     "budget_seconds",
     1.5,
-    "The inline path never starts an attempt that could end past this many seconds. With the spill "
-    "after it (12 s at most) and 1.5 s to answer, it must fit the HTTP function's lambda_timeout: "
-    "deploys refuse a stage where it does not.",
+    "The inline path never starts an attempt that could end past this many seconds (the first is always "
+    "made). With the spill after it (12 s at most) and 1.5 s to answer, the longer of this and "
+    "connect_timeout + socket_timeout must fit the HTTP function's lambda_timeout: deploys refuse a stage "
+    "where it does not.",
     minimum=0.01,
     maximum=10.0,
 )

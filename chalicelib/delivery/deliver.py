@@ -56,6 +56,12 @@ def inline_retrying(budget: InlineBudget, sleep: Callable[[float], None] = time.
     )
 
 
+def inline_seconds_at_most(budget: InlineBudget) -> float:
+    """The longest the inline path can hold a request: its budget, or, when one try's worst case
+    (connect plus socket timeout) is longer, that try, which is always made."""
+    return max(budget.budget_seconds, budget.connect_timeout + budget.socket_timeout)
+
+
 @functools.lru_cache(maxsize=64)
 def _inline_policy(budget: InlineBudget) -> Retrying:
     # tenacity keeps each call's state in thread-local storage, so one policy object per

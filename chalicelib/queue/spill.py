@@ -20,11 +20,11 @@ SPILL_BUDGET_SECONDS = 12.0
 ANSWER_MARGIN_SECONDS = 1.5
 
 
-def request_seconds_needed(inline_budget_seconds: float) -> float:
-    """The longest a webhook's request can take: its inline budget, then the spill, then the
-    answer. The HTTP function's timeout must be at least this (`make deploy` and `make package`
-    refuse a stage where it is not: operations/deploy_guards.py)."""
-    return inline_budget_seconds + SPILL_BUDGET_SECONDS + ANSWER_MARGIN_SECONDS
+def request_seconds_needed(inline_seconds: float) -> float:
+    """The longest a webhook's request can take: the inline path (deliver.inline_seconds_at_most),
+    then the spill, then the answer. The HTTP function's timeout must be at least this
+    (`make deploy` and `make package` refuse a stage where it is not: operations/deploy_guards.py)."""
+    return inline_seconds + SPILL_BUDGET_SECONDS + ANSWER_MARGIN_SECONDS
 
 
 def spill_message(envelope: Envelope, error: str) -> QueueMessage:

@@ -233,12 +233,13 @@ def test_policy_files_granting_the_referenced_secrets_pass_the_deploy_check(tmp_
         refuse_ungranted_secrets(project_dir, load_stage(project_dir, STAGE), json.dumps(REFERENCING))
 
 
-def http_function_with_timeout(seconds: int, environment: dict[str, str] | None = None) -> StageSettings:
+def http_function_with_timeout(seconds: int, api_handler_environment: dict[str, str] | None = None) -> StageSettings:
+    """A stage whose HTTP function alone sees `api_handler_environment` (the stage and the drain see none)."""
     return StageSettings(
         stage=STAGE,
-        environment=environment or {},
-        api_handler=FunctionSettings("api_handler", 256, seconds, None, environment or {}),
-        drain=FunctionSettings("drain", 256, 60, None, environment or {}),
+        environment={},
+        api_handler=FunctionSettings("api_handler", 256, seconds, None, api_handler_environment or {}),
+        drain=FunctionSettings("drain", 256, 60, None, {}),
     )
 
 
@@ -259,6 +260,23 @@ def test_an_inline_budget_that_with_the_spill_outlasts_the_functions_timeout_is_
 
 
 @pytest.mark.parametrize(
+    ("inline", "environment", "needed"),
+    [
+        pytest.param({"budget_seconds": "5"}, {}, "18.5 s", id="number-as-text"),
+        pytest.param({"budget_seconds": "${INLINE_BUDGET}"}, {"INLINE_BUDGET": "5"}, "18.5 s", id="variable"),
+        # the first try is always made: its connect and socket timeouts count even past the budget
+        pytest.param({"connect_timeout": 10}, {}, "24 s", id="long-first-try"),
+    ],
+)
+def test_every_way_of_writing_an_overlong_inline_path_is_refused(
+    inline: dict[str, Any], environment: dict[str, str], needed: str
+) -> None:
+    webhooks = {"hook": {"data_type": "json", "redis": SEED_REDIS, "inline": inline}}
+    with pytest.raises(OverlongRequests, match=f"= {needed}"):
+        refuse_overlong_requests(http_function_with_timeout(15, environment), json.dumps(webhooks))
+
+
+@pytest.mark.parametrize(
     ("timeout", "inline", "environment"),
     [
         pytest.param(15, {}, {}, id="default-budget"),
@@ -275,7 +293,9 @@ def test_an_inline_budget_that_fits_the_functions_timeout_passes(
     refuse_overlong_requests(http_function_with_timeout(timeout, environment), json.dumps(webhooks))
 
 
-def test_make_package_refuses_a_stage_whose_requests_could_outlast_its_function(tmp_path: Path) -> None:
+def test_make_package_and_deploy_refuse_a_stage_whose_requests_could_outlast_its_function(
+    tmp_path: Path, sqs: Any
+) -> None:
     # given a reachable Redis, a webhook that may wait 10 s on it, and a 15 s HTTP function
     webhooks = {
         "hook": {
@@ -290,7 +310,10 @@ def test_make_package_refuses_a_stage_whose_requests_could_outlast_its_function(
     config["stages"][STAGE]["lambda_timeout"] = 15
     config_path.write_text(json.dumps(config))
 
-    # when / then: refused before anything is built
+    # when / then: refused before anything is built, or any queue made
     with pytest.raises(PackagingError, match=r"inline\.budget_seconds 10"):
         package(project_dir, STAGE, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    with pytest.raises(PackagingError, match=r"inline\.budget_seconds 10"):
+        deploy(project_dir, STAGE, sqs)
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="guarded")

@@ -6,9 +6,12 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from chalicelib.config.loader import load_config
 from operations.local_stack_settings import LocalStackSettings, remove_settings, use_local_stack, write_settings
+from tests.chalice_project import PROJECT_ROOT
 
 
 def settings(stack_pid: int) -> LocalStackSettings:
@@ -74,3 +77,33 @@ def test_only_the_stack_that_wrote_the_file_removes_it(tmp_path: Path) -> None:
     remove_settings(str(path))
     # then the running stack's file stays
     assert path.exists()
+
+
+def test_a_tool_beside_a_cluster_stack_reads_the_shipped_webhooks_json_as_the_relay_does(tmp_path: Path) -> None:
+    # given a running `make run CLUSTER=1`, its nodes on ports of their own
+    path = str(tmp_path / "local-stack.json")
+    cluster = replace(settings(os.getpid()), redis_url="redis://127.0.0.1:30001/0", redis_cluster_pids=[11, 12, 13])
+    write_settings(cluster, path)
+    environ: dict[str, str] = {}
+
+    # when a tool (make watch, make dlq) in another terminal fills in what is not set
+    use_local_stack(environ, path, None)
+    config = load_config(str(PROJECT_ROOT / "webhooks.json"), environ)
+
+    # then each shipped webhook names the cluster, as the relay the stack runs reads it
+    connections = {webhook.redis.connection for webhook in config.webhooks.values()}
+    assert [(connection.host, connection.port, connection.cluster) for connection in connections] == [
+        ("127.0.0.1", 30001, True)
+    ]
+
+
+def test_a_tool_beside_a_single_redis_stack_reads_its_host_and_port(tmp_path: Path) -> None:
+    # given a running stack on a Redis at another port, no cluster
+    path = str(tmp_path / "local-stack.json")
+    write_settings(replace(settings(os.getpid()), redis_url="redis://127.0.0.1:6390/0"), path)
+    environ: dict[str, str] = {}
+    # when
+    use_local_stack(environ, path, None)
+    # then
+    assert (environ["REDIS_HOST"], environ["REDIS_PORT"]) == ("127.0.0.1", "6390")
+    assert "REDIS_CLUSTER" not in environ
