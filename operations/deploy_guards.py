@@ -25,11 +25,13 @@ from urllib.parse import urlsplit
 
 from chalicelib.config import declarations as declared
 from chalicelib.config.env_substitution import MissingVariable, required_by_name, substitute
-from chalicelib.config.fields import as_float
+from chalicelib.config.fields import FieldBlock
+from chalicelib.config.loader import read_inline_budget
 from chalicelib.config.model import InlineBudget
 from chalicelib.config.secret_references import SecretReference, references_in
+from chalicelib.config.settings import WEBHOOKS_CONFIG_NAME
 from chalicelib.delivery.deliver import inline_seconds_at_most
-from chalicelib.errors import SpillwayError
+from chalicelib.errors import ConfigError, SpillwayError
 from chalicelib.queue.spill import ANSWER_MARGIN_SECONDS, SPILL_BUDGET_SECONDS, request_seconds_needed
 from operations.deploy_template import referenced_secrets
 from operations.stage_config import FunctionSettings, StageSettings
@@ -120,21 +122,19 @@ def refuse_unreachable_redis(stage: StageSettings, webhooks_text: str) -> None:
     )
 
 
-def _inline_budget(settings: Mapping[str, Any], environ: Mapping[str, str]) -> InlineBudget | None:
-    """The webhook's inline block as the function will read it (numbers as the loader reads them);
-    None when a value cannot be read (the loader names that error at load)."""
-    inline = settings.get(declared.INLINE.name)
+def _inline_budget(webhook_id: str, settings: Mapping[str, Any], environ: Mapping[str, str]) -> InlineBudget | None:
+    """The webhook's inline block as the function's loader reads it, with the function's
+    environment substituted; None when it cannot be read (the loader names that error at load)."""
+    inline = settings.get(declared.INLINE.name, {})
     if not isinstance(inline, dict):
-        inline = {}
-    values: list[float] = []
-    for field in (declared.INLINE_BUDGET_SECONDS, declared.INLINE_SOCKET_TIMEOUT, declared.INLINE_CONNECT_TIMEOUT):
-        written = inline.get(field.name, field.default)
-        try:
-            values.append(as_float(_substituted(written, environ) if isinstance(written, str) else written))
-        except (TypeError, ValueError):
-            return None
-    budget_seconds, socket_timeout, connect_timeout = values
-    return InlineBudget(budget_seconds=budget_seconds, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+        return None
+    substituted = {
+        name: _substituted(value, environ) if isinstance(value, str) else value for name, value in inline.items()
+    }
+    try:
+        return read_inline_budget(FieldBlock(substituted, WEBHOOKS_CONFIG_NAME, webhook_id, f"{declared.INLINE.name}."))
+    except ConfigError:
+        return None
 
 
 def refuse_overlong_requests(stage: StageSettings, webhooks_text: str) -> None:
@@ -149,7 +149,7 @@ def refuse_overlong_requests(stage: StageSettings, webhooks_text: str) -> None:
     for webhook_id, settings in document.items():
         if not isinstance(settings, dict):
             continue
-        budget = _inline_budget(settings, stage.api_handler.environment)
+        budget = _inline_budget(webhook_id, settings, stage.api_handler.environment)
         if budget is None:
             continue
         inline = inline_seconds_at_most(budget)

@@ -242,7 +242,8 @@ def _retry_policy(block: FieldBlock) -> RetryPolicy:
     return policy
 
 
-def _inline_budget(block: FieldBlock) -> InlineBudget:
+def read_inline_budget(block: FieldBlock) -> InlineBudget:
+    """A webhook's `inline` block (its variables already substituted). Raises ConfigError."""
     budget = InlineBudget(
         max_attempts=block.read(declared.INLINE_MAX_ATTEMPTS),
         budget_seconds=block.read(declared.INLINE_BUDGET_SECONDS),
@@ -271,7 +272,7 @@ def parse_webhook(
     retry = _retry_policy(block.section(declared.RETRY))
     redis_block = block.section(declared.REDIS)
     target = _redis_target(redis_block, retry)
-    inline = _inline_budget(block.section(declared.INLINE))
+    inline = read_inline_budget(block.section(declared.INLINE))
     if target.min_replicas_acked and target.replica_ack_timeout_ms >= inline.socket_timeout * 1000:
         # WAIT holds the connection this long: past socket_timeout the client would cut it off.
         raise redis_block.error(
